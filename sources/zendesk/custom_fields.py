@@ -1,0 +1,153 @@
+"""Custom ticket, user and organization fields as real, typed columns.
+
+Zendesk returns ticket custom fields as `custom_fields: [{id, value}]` and user and
+organization fields as `user_fields` / `organization_fields: {key: value}`. Each is
+pivoted into one top-level column per field, typed from the field definitions
+(`/ticket_fields`, `/user_fields`, `/organization_fields`).
+
+Column names are readable (`custom_` + the field's title or key) and are assigned once,
+the first time a field is seen, then kept in the source state: renaming a field in
+Zendesk does not fork its column, and two fields with the same title never share one
+(the second gets its id appended). A field created between two runs becomes a new
+column on the next run, with no reset.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Tuple
+
+from dlt.common.normalizers.naming.snake_case import NamingConvention
+from dlt.common.schema.typing import TColumnSchema
+
+_naming = NamingConvention()
+
+COLUMN_PREFIX = "custom_"
+
+#: Zendesk field type -> dlt data type. Types not listed are loaded as dlt infers them.
+FIELD_TYPES: Dict[str, str] = {
+    "text": "text",
+    "textarea": "text",
+    "regexp": "text",
+    "partialcreditcard": "text",
+    "tagger": "text",
+    "dropdown": "text",
+    "checkbox": "bool",
+    "integer": "bigint",
+    "lookup": "bigint",
+    "decimal": "double",
+    "date": "date",
+    "multiselect": "json",
+}
+
+#: Where each kind keeps its values on a record, and what names a field.
+SOURCE_ATTRIBUTE = {"ticket": "custom_fields", "user": "user_fields", "organization": "organization_fields"}
+
+
+def _coerce(value: Any, data_type: str) -> Any:
+    """Cast Zendesk's loosely typed values ("745", "12.50", "true") to the column type.
+
+    A value that does not fit is kept as sent, so dlt stores it in a variant column
+    instead of the run failing (this happens when a field's type is changed).
+    """
+    if value is None or value == "":
+        return None
+    try:
+        if data_type == "bool":
+            if isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered in ("true", "1", "yes"):
+                    return True
+                if lowered in ("false", "0", "no"):
+                    return False
+                return value
+            return bool(value)
+        if data_type == "bigint":
+            if isinstance(value, bool):
+                return value
+            return int(value) if not isinstance(value, float) or value.is_integer() else value
+        if data_type == "double":
+            return float(value)
+        if data_type == "date":
+            return str(value)[:10]
+        if data_type == "json":
+            return value if isinstance(value, (list, dict)) else [value]
+        if data_type == "text" and not isinstance(value, str):
+            return str(value)
+    except (TypeError, ValueError):
+        return value
+    return value
+
+
+class FieldCatalog:
+    """The custom fields of one kind: their columns, types and how to pivot a record."""
+
+    def __init__(
+        self,
+        kind: str,
+        definitions: Iterable[Mapping[str, Any]],
+        columns_state: MutableMapping[str, str],
+    ) -> None:
+        self.kind = kind
+        self.attribute = SOURCE_ATTRIBUTE[kind]
+        # field identity (ticket: id; user/organization: key) -> (column, dlt type)
+        self._fields: Dict[str, Tuple[str, Optional[str]]] = {}
+        taken = set(columns_state.values())
+        for definition in definitions:
+            zendesk_type = str(definition.get("type") or "")
+            if kind == "ticket" and zendesk_type not in FIELD_TYPES:
+                continue  # system fields (subject, status, ...) are ordinary ticket columns
+            identity = self._identity(definition)
+            if identity is None:
+                continue
+            column = columns_state.get(identity)
+            if column is None:
+                column = self._new_column(definition, identity, taken)
+                columns_state[identity] = column
+                taken.add(column)
+            self._fields[identity] = (column, FIELD_TYPES.get(zendesk_type))
+
+    def _identity(self, definition: Mapping[str, Any]) -> Optional[str]:
+        value = definition.get("id") if self.kind == "ticket" else definition.get("key")
+        return None if value is None else str(value)
+
+    def _new_column(self, definition: Mapping[str, Any], identity: str, taken: set) -> str:
+        label = definition.get("title") if self.kind == "ticket" else definition.get("key")
+        column = _naming.normalize_identifier(f"{COLUMN_PREFIX}{label or identity}")
+        if column in taken:
+            column = _naming.normalize_identifier(f"{column}_{identity}")
+        return column
+
+    def column_hints(self) -> Dict[str, TColumnSchema]:
+        """dlt column hints for every typed custom field known this run."""
+        return {
+            column: {"name": column, "data_type": data_type, "nullable": True}  # type: ignore[typeddict-item]
+            for column, data_type in self._fields.values()
+            if data_type is not None
+        }
+
+    def column_for(self, identity: Any) -> Tuple[str, Optional[str]]:
+        found = self._fields.get(str(identity))
+        if found is not None:
+            return found
+        # A field created after the definitions were read: still its own column, untyped.
+        return _naming.normalize_identifier(f"{COLUMN_PREFIX}{identity}"), None
+
+    def pivot(self, record: Dict[str, Any]) -> Dict[str, Any]:
+        """Move the record's custom values into typed top-level columns (in place)."""
+        values = record.pop(self.attribute, None)
+        if self.kind == "ticket":
+            record.pop("fields", None)  # Zendesk's duplicate of custom_fields
+            pairs: Iterable[Tuple[Any, Any]] = (
+                (item.get("id"), item.get("value")) for item in values or () if isinstance(item, dict)
+            )
+        else:
+            pairs = (values or {}).items() if isinstance(values, dict) else ()
+        for identity, value in pairs:
+            column, data_type = self.column_for(identity)
+            record[column] = _coerce(value, data_type) if data_type else value
+        return record
+
+    def pivot_page(self, records: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        for record in records:
+            self.pivot(record)
+        return records

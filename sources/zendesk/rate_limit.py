@@ -1,0 +1,107 @@
+"""Request pacing: one budget per run, shared by every resource and thread.
+
+Zendesk limits the whole account (200-2500 requests a minute by plan, shared with the
+account's agents and apps) and, separately, each incremental export endpoint (10 a
+minute, 30 with the High Volume add-on). Pacing below both limits means a run never
+causes a 429 itself; a 429 caused by someone else is still honoured through
+Retry-After by dlt's retrying session.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import deque
+from typing import Callable, Deque, Dict, Optional
+
+from requests.structures import CaseInsensitiveDict
+
+EXPORT_PATH_MARKER = "/api/v2/incremental/"
+
+
+class SlidingWindowLimiter:
+    """Allows at most `limit` acquisitions in any `window` seconds; thread-safe."""
+
+    def __init__(
+        self,
+        limit: int,
+        window: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if limit < 1:
+            raise ValueError("a rate limit must allow at least one request per window")
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._sleep = sleep
+        self._sent: Deque[float] = deque()
+        self._lock = threading.Lock()
+        self.waited_seconds = 0.0
+
+    def acquire(self) -> None:
+        """Block until one more request fits in the window, then record it."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._sent and now - self._sent[0] >= self.window:
+                    self._sent.popleft()
+                if len(self._sent) < self.limit:
+                    self._sent.append(now)
+                    return
+                wait = self.window - (now - self._sent[0])
+            self.waited_seconds += wait
+            self._sleep(wait)
+
+
+class RateBudget:
+    """The run's two buckets: incremental exports, each endpoint on its own, and the account."""
+
+    def __init__(
+        self,
+        max_requests_per_minute: int,
+        export_requests_per_minute: int,
+        window: float = 60.0,
+    ) -> None:
+        self.account = SlidingWindowLimiter(max_requests_per_minute, window)
+        self._export_limit = export_requests_per_minute
+        self._window = window
+        self._exports: Dict[str, SlidingWindowLimiter] = {}
+        self._lock = threading.Lock()
+        self.observed_account_limit: Optional[int] = None
+
+    def _export_limiter(self, endpoint: str) -> SlidingWindowLimiter:
+        with self._lock:
+            limiter = self._exports.get(endpoint)
+            if limiter is None:
+                limiter = SlidingWindowLimiter(self._export_limit, self._window)
+                self._exports[endpoint] = limiter
+            return limiter
+
+    def acquire(self, path: str) -> None:
+        """Wait for room in the export bucket (if `path` is an export), then the account's."""
+        if EXPORT_PATH_MARKER in path:
+            endpoint = path.split("?", 1)[0].removesuffix(".json")
+            self._export_limiter(endpoint).acquire()
+        self.account.acquire()
+
+    def observe(self, headers: CaseInsensitiveDict) -> None:
+        """Remember the account limit Zendesk reports, for the run report."""
+        value = headers.get("x-rate-limit") or headers.get("ratelimit-limit")
+        if value and value.strip().isdigit():
+            self.observed_account_limit = int(value)
+
+
+def normalize_retry_after(value: Optional[str]) -> Optional[str]:
+    """Zendesk has sent `Retry-After: 50, 47`; dlt's retry expects one integer.
+
+    Returns the largest number in the header (waiting the longest is the safe reading),
+    or the value unchanged when it holds no plain number (an HTTP date, say).
+    """
+    if not value:
+        return value
+    numbers = [int(n) for n in re.findall(r"\d+", value)] if "," in value else []
+    if numbers:
+        return str(max(numbers))
+    return value

@@ -1,0 +1,302 @@
+"""The table registry: every Zendesk table this source loads, declared in one place.
+
+A reader who wants to know how a table replicates (endpoint, pagination, key, cursor,
+write disposition, plan gating, how deletions show) finds it here and nowhere else.
+`resources.py` turns these declarations into dlt resources; `paginators.py` implements
+each `Pagination` style; `client.py` owns the HTTP details.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Dict, Literal, Mapping, Optional, Tuple
+
+API_PREFIX = "/api/v2"
+
+#: Zendesk's hard caps on page sizes: exports give 1000 rows a page, cursor lists 100.
+EXPORT_PAGE_SIZE = 1000
+LIST_PAGE_SIZE = 100
+
+#: Exports withhold changes from the last minute; asking for a later start_time is an error.
+EXPORT_MIN_AGE_SECONDS = 61
+
+#: Default checkpoint size: after this many pages of one export the run commits its
+#: state and loads, so a crash never re-reads more than one batch.
+DEFAULT_BATCH_PAGES = 50
+
+
+class Pagination(str, Enum):
+    """The pagination styles the Zendesk Support API uses for our tables."""
+
+    CURSOR_EXPORT = "cursor_export"  # after_cursor / after_url / end_of_stream
+    TIME_EXPORT = "time_export"  # start_time / end_time / next_page / end_of_stream
+    CURSOR_LIST = "cursor_list"  # page[size] / page[after] / meta.has_more
+    OFFSET_LIST = "offset_list"  # page / per_page / next_page
+    SINGLE_PAGE = "single_page"  # the whole list in one answer
+
+
+class ChangeDetection(str, Enum):
+    """How a run decides which rows changed since the last run."""
+
+    EXPORT_CURSOR = "export_cursor"  # the export itself returns only changes after our cursor
+    SERVER_START_TIME = "server_start_time"  # the list filters on start_time server-side
+    FINGERPRINT = "fingerprint"  # full scan; compare a content hash per id with the last run
+    REPLACE = "replace"  # full scan; the table is replaced each run
+
+
+WriteDisposition = Literal["merge", "append", "replace"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One Zendesk endpoint and how to walk it."""
+
+    path: str
+    data_key: str
+    pagination: Pagination
+    page_size: int
+    params: Mapping[str, str] = field(default_factory=dict)
+    #: The field the export orders by and resumes from (epoch or ISO), for exports.
+    export_cursor: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One destination table: where its rows come from and how they are written."""
+
+    name: str
+    endpoint: Endpoint
+    primary_key: str
+    write_disposition: WriteDisposition
+    change_detection: ChangeDetection
+    #: Replication key as documented for the table (what moves when a row changes).
+    cursor: Optional[str] = None
+    #: 403/404 means "not on this plan": skip the table with a warning, never fail the run.
+    plan_gated: bool = False
+    #: Name of the shared reader when several tables come from one export pass.
+    reader: Optional[str] = None
+    #: Custom-field kind whose definitions type this table's custom columns.
+    custom_fields: Optional[Literal["ticket", "user", "organization"]] = None
+    description: str = ""
+
+
+TICKETS_EXPORT = Endpoint(
+    path="/incremental/tickets/cursor",
+    data_key="tickets",
+    pagination=Pagination.CURSOR_EXPORT,
+    page_size=EXPORT_PAGE_SIZE,
+    params={"include": "metric_sets"},
+    export_cursor="generated_timestamp",
+)
+
+TICKET_EVENTS_EXPORT = Endpoint(
+    path="/incremental/ticket_events",
+    data_key="ticket_events",
+    pagination=Pagination.TIME_EXPORT,
+    page_size=EXPORT_PAGE_SIZE,
+    params={"include": "comment_events"},
+    export_cursor="timestamp",
+)
+
+
+def _list(path: str, data_key: str) -> Endpoint:
+    return Endpoint(path, data_key, Pagination.CURSOR_LIST, LIST_PAGE_SIZE)
+
+
+TABLES: Tuple[TableSpec, ...] = (
+    TableSpec(
+        "tickets",
+        TICKETS_EXPORT,
+        "id",
+        "merge",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="generated_timestamp",
+        reader="ticket_export",
+        custom_fields="ticket",
+        description="Tickets, deleted ones kept with status 'deleted'; custom fields as typed columns.",
+    ),
+    TableSpec(
+        "ticket_metrics",
+        TICKETS_EXPORT,
+        "id",
+        "merge",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="updated_at",
+        reader="ticket_export",
+        description="The metric_set side-loaded on each exported ticket: no extra requests.",
+    ),
+    TableSpec(
+        "ticket_comments",
+        TICKET_EVENTS_EXPORT,
+        "id",
+        "merge",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="created_at",
+        reader="ticket_events",
+        description="Comment child events of the ticket events export, with ticket_id.",
+    ),
+    TableSpec(
+        "ticket_audits",
+        TICKET_EVENTS_EXPORT,
+        "id",
+        "append",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="created_at",
+        reader="ticket_events",
+        description="One row per ticket update, from the same ticket events pages as comments.",
+    ),
+    TableSpec(
+        "ticket_metric_events",
+        Endpoint(
+            "/incremental/ticket_metric_events",
+            "ticket_metric_events",
+            Pagination.TIME_EXPORT,
+            EXPORT_PAGE_SIZE,
+            export_cursor="time",
+        ),
+        "id",
+        "merge",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="time",
+    ),
+    TableSpec(
+        "users",
+        Endpoint(
+            "/incremental/users/cursor",
+            "users",
+            Pagination.CURSOR_EXPORT,
+            EXPORT_PAGE_SIZE,
+            export_cursor="updated_at",
+        ),
+        "id",
+        "merge",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="updated_at",
+        reader="user_export",
+        custom_fields="user",
+    ),
+    TableSpec(
+        "organizations",
+        Endpoint(
+            "/incremental/organizations",
+            "organizations",
+            Pagination.TIME_EXPORT,
+            EXPORT_PAGE_SIZE,
+            export_cursor="updated_at",
+        ),
+        "id",
+        "merge",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="updated_at",
+        custom_fields="organization",
+    ),
+    TableSpec(
+        "groups",
+        _list("/groups", "groups"),
+        "id",
+        "merge",
+        ChangeDetection.FINGERPRINT,
+        cursor="updated_at",
+    ),
+    TableSpec(
+        "group_memberships",
+        _list("/group_memberships", "group_memberships"),
+        "id",
+        "merge",
+        ChangeDetection.FINGERPRINT,
+        cursor="updated_at",
+    ),
+    TableSpec(
+        "macros",
+        _list("/macros", "macros"),
+        "id",
+        "merge",
+        ChangeDetection.FINGERPRINT,
+        cursor="updated_at",
+    ),
+    TableSpec(
+        "ticket_fields",
+        _list("/ticket_fields", "ticket_fields"),
+        "id",
+        "merge",
+        ChangeDetection.FINGERPRINT,
+        cursor="updated_at",
+    ),
+    TableSpec(
+        "ticket_forms",
+        Endpoint("/ticket_forms", "ticket_forms", Pagination.SINGLE_PAGE, LIST_PAGE_SIZE),
+        "id",
+        "merge",
+        ChangeDetection.FINGERPRINT,
+        cursor="updated_at",
+        plan_gated=True,
+    ),
+    TableSpec(
+        "satisfaction_ratings",
+        _list("/satisfaction_ratings", "satisfaction_ratings"),
+        "id",
+        "merge",
+        ChangeDetection.SERVER_START_TIME,
+        cursor="updated_at",
+        plan_gated=True,
+    ),
+    TableSpec(
+        "sla_policies",
+        Endpoint("/slas/policies", "sla_policies", Pagination.SINGLE_PAGE, LIST_PAGE_SIZE),
+        "id",
+        "replace",
+        ChangeDetection.REPLACE,
+        plan_gated=True,
+    ),
+    TableSpec(
+        "tags",
+        _list("/tags", "tags"),
+        "name",
+        "replace",
+        ChangeDetection.REPLACE,
+    ),
+    TableSpec(
+        "talk_phone_numbers",
+        Endpoint(
+            "/channels/voice/phone_numbers",
+            "phone_numbers",
+            Pagination.OFFSET_LIST,
+            LIST_PAGE_SIZE,
+        ),
+        "id",
+        "replace",
+        ChangeDetection.REPLACE,
+        plan_gated=True,
+    ),
+)
+
+TABLES_BY_NAME: Dict[str, TableSpec] = {spec.name: spec for spec in TABLES}
+
+#: Field-definition endpoints that type the custom columns (not tables of their own,
+#: except ticket_fields which is also a table and is fetched once for both uses).
+FIELD_DEFINITIONS: Dict[str, Endpoint] = {
+    "ticket": TABLES_BY_NAME["ticket_fields"].endpoint,
+    "user": _list("/user_fields", "user_fields"),
+    "organization": _list("/organization_fields", "organization_fields"),
+}
+
+#: Soft-deleted users are listed here; merged into `users` as tombstone updates.
+DELETED_USERS = _list("/deleted_users", "deleted_users")
+
+
+def state_holder(table: str) -> Optional[str]:
+    """The resource whose state holds the export cursor of `table` (None: not an export)."""
+    spec = TABLES_BY_NAME[table]
+    if spec.change_detection is not ChangeDetection.EXPORT_CURSOR:
+        return None
+    return spec.reader or spec.name
+
+
+def siblings(table: str) -> Tuple[str, ...]:
+    """Tables that share `table`'s reader: they must be selected together, or the
+    shared export cursor would move past rows the unselected sibling never saw."""
+    reader = TABLES_BY_NAME[table].reader
+    if reader is None:
+        return (table,)
+    return tuple(spec.name for spec in TABLES if spec.reader == reader)

@@ -1,0 +1,70 @@
+"""Running the source to completion in committed batches.
+
+dlt saves resource state only when a whole extract succeeds, so one huge extract would
+be all-or-nothing. Each `pipeline.run` here extracts at most one batch of pages per
+export (see `resources._export_pages`), loads it and commits the cursors; the loop
+repeats until every export reports that it is drained. A crash costs at most the batch
+in flight, and the next run resumes from the last committed cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from dlt.common.pipeline import LoadInfo
+from dlt.extract.source import DltSource
+from dlt.pipeline.pipeline import Pipeline
+
+from .settings import state_holder
+
+logger = logging.getLogger(__name__)
+
+SOURCE_NAME = "zendesk"
+
+
+def pending_readers(pipeline: Pipeline, tables: Sequence[str]) -> List[str]:
+    """Export readers of `tables` whose last batch stopped before the end of the export."""
+    resources: Dict[str, Any] = (
+        pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
+    )
+    holders = {holder for table in tables if (holder := state_holder(table))}
+    return sorted(h for h in holders if resources.get(h, {}).get("drained") is False)
+
+
+def finish_pending_loads(pipeline: Pipeline) -> Optional[LoadInfo]:
+    """Load packages a crashed run extracted but never loaded, before extracting anew."""
+    if not pipeline.has_pending_data:
+        return None
+    logger.info("Loading the data a previous, interrupted run had already extracted")
+    return pipeline.run()
+
+
+def run_until_drained(
+    pipeline: Pipeline,
+    make_source: Callable[[Sequence[str]], DltSource],
+    tables: Sequence[str],
+    max_batches: int = 10_000,
+    **run_kwargs: Any,
+) -> List[LoadInfo]:
+    """Run batches until every selected export is drained; return each batch's LoadInfo.
+
+    `make_source(tables)` must return the source with exactly those tables selected. The
+    first batch runs all `tables`; later batches only the exports that have more to fetch.
+    """
+    infos: List[LoadInfo] = []
+    finished = finish_pending_loads(pipeline)
+    if finished is not None:
+        infos.append(finished)
+    batch_tables = list(tables)
+    for batch in range(1, max_batches + 1):
+        infos.append(pipeline.run(make_source(batch_tables), **run_kwargs))
+        # Later batches only continue the exports: full-refresh options apply once.
+        run_kwargs.pop("refresh", None)
+        waiting = pending_readers(pipeline, batch_tables)
+        if not waiting:
+            logger.info("All exports drained after %d batch(es)", batch)
+            return infos
+        batch_tables = [t for t in batch_tables if state_holder(t) in waiting]
+        logger.info("Batch %d loaded; exports with more to fetch: %s", batch, ", ".join(waiting))
+    raise RuntimeError(f"Exports still not drained after {max_batches} batches")

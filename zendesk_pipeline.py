@@ -1,0 +1,1 @@
+sources/zendesk_pipeline.py
