@@ -32,31 +32,32 @@ DEMO_TICKETS = 300
 
 def load_zendesk(
     tables: Optional[Sequence[str]] = None,
-    destination: str = "duckdb",
+    destination: Optional[str] = None,
     dataset_name: str = "zendesk_data",
     pipeline_name: str = "zendesk",
     full_refresh: bool = False,
     progress: Optional[str] = None,
     **source_args: Any,
 ) -> None:
-    """Load the selected tables (all by default), batch after batch until caught up."""
+    """Load the selected tables (all by default), batch after batch until caught up.
+
+    `destination` overrides the pipeline's default (DuckDB) with any dlt destination name.
+    """
     selected = select_tables(tables)
     pipeline = dlt.pipeline(
         pipeline_name=pipeline_name,
-        destination=destination,
+        destination="duckdb",
         dataset_name=dataset_name,
         progress=progress,
     )
+    run_kwargs: Dict[str, Any] = {"refresh": "drop_resources" if full_refresh else None}
+    if destination:
+        run_kwargs["destination"] = destination
 
     def make_source(batch_tables: Sequence[str]) -> Any:
         return zendesk_support(**source_args).with_resources(*batch_tables)
 
-    infos = run_until_drained(
-        pipeline,
-        make_source,
-        selected,
-        refresh="drop_resources" if full_refresh else None,
-    )
+    infos = run_until_drained(pipeline, make_source, selected, **run_kwargs)
     print(infos[-1])
     report_run(pipeline)
 
@@ -105,7 +106,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", nargs="?", choices=["run", "check"], default="run")
     parser.add_argument("--demo", action="store_true", help="use a local fake Zendesk; no account needed")
-    parser.add_argument("--destination", default="duckdb", help="any dlt destination (default: duckdb)")
+    parser.add_argument("--destination", help="any dlt destination name (default: duckdb)")
     parser.add_argument("--dataset", default="zendesk_data", help="destination dataset/schema name")
     parser.add_argument("--tables", help=f"comma-separated subset of: {', '.join(TABLE_NAMES)}")
     parser.add_argument("--start-date", help="MM/DD/YYYY or ISO date; only for the first run of a table")
