@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import dlt
@@ -25,7 +26,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from zendesk import TABLE_NAMES, select_tables, zendesk_support
 from zendesk.errors import ZendeskAuthError, ZendeskSourceError
-from zendesk.sync import run_until_drained
+from zendesk.sync import SyncResult, run_until_drained
 
 DEMO_TICKETS = 300
 
@@ -57,22 +58,21 @@ def load_zendesk(
     def make_source(batch_tables: Sequence[str]) -> Any:
         return zendesk_support(**source_args).with_resources(*batch_tables)
 
-    infos = run_until_drained(pipeline, make_source, selected, **run_kwargs)
-    print(infos[-1])
-    report_run(pipeline)
+    started_at = int(time.time())
+    result = run_until_drained(pipeline, make_source, selected, **run_kwargs)
+    print(result.load_infos[-1])
+    report_run(pipeline, result, started_at)
 
 
-def report_run(pipeline: Any) -> None:
-    """Print row counts per table and the tables the account's plan did not allow."""
+def report_run(pipeline: Any, result: SyncResult, started_at: int) -> None:
+    """Print rows per table over the whole sync and the tables the plan did not allow."""
     state = pipeline.state.get("sources", {}).get("zendesk", {})
-    skipped: Dict[str, int] = state.get("run_report", {}).get("skipped_tables", {})
-    for table, status in sorted(skipped.items()):
-        print(f"skipped {table}: Zendesk answered {status} (not on this plan or role)")
-    trace = pipeline.last_trace
-    if trace is not None and trace.last_normalize_info is not None:
-        counts = trace.last_normalize_info.row_counts
-        rows = ", ".join(f"{t}={n}" for t, n in sorted(counts.items()) if not t.startswith("_dlt"))
-        print(f"rows in the last batch: {rows or 'none (nothing changed)'}")
+    skipped: Dict[str, Dict[str, int]] = state.get("run_report", {}).get("skipped_tables", {})
+    for table, skip in sorted(skipped.items()):
+        if skip["at"] >= started_at:
+            print(f"skipped {table}: Zendesk answered {skip['status']} (not on this plan or role)")
+    rows = ", ".join(f"{t}={n}" for t, n in sorted(result.row_counts.items()))
+    print(f"{result.batches} batch(es); rows loaded: {rows or 'none (nothing changed)'}")
 
 
 @contextlib.contextmanager

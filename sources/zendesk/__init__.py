@@ -100,10 +100,13 @@ def zendesk_support(
     marketplace_name: Optional[str] = None,
     marketplace_organization_id: Optional[str] = None,
     marketplace_app_id: Optional[str] = None,
-    max_requests_per_minute: int = 200,
+    max_requests_per_minute: Optional[int] = None,
+    account_rate_share: float = 0.5,
     export_requests_per_minute: int = 10,
+    rate_limit_window_seconds: float = 60.0,
     batch_pages: int = DEFAULT_BATCH_PAGES,
     audits_mode: Literal["events", "per_ticket"] = "events",
+    deletions: Literal["hard", "soft"] = "hard",
 ) -> Sequence[DltResource]:
     """Replicate a Zendesk Support account.
 
@@ -115,19 +118,28 @@ def zendesk_support(
         base_url: Only for tests and the demo: a loopback fake Zendesk.
         marketplace_name, marketplace_organization_id, marketplace_app_id: Sent as the
             `X-Zendesk-Marketplace-*` headers on every request, for Marketplace apps.
-        max_requests_per_minute: This run's share of the account-wide rate limit.
+        max_requests_per_minute: Pin this run's pace on the account-wide limit. Unset: take
+            `account_rate_share` of the limit Zendesk reports in its rate-limit headers.
+        account_rate_share: The share of the account's limit this run may use (0-1].
         export_requests_per_minute: Per incremental-export endpoint (Zendesk allows 10, 30
             with the High Volume add-on).
+        rate_limit_window_seconds: Length of a rate-limit "minute"; only benchmarks and
+            tests change it, to compress time against the fake Zendesk.
         batch_pages: Export pages per batch; each batch is committed before the next.
         audits_mode: `events` (default) builds ticket_audits from the ticket events export
             at no extra request; `per_ticket` fetches `/tickets/{id}/audits` for each
             changed ticket, for the full audit shape.
+        deletions: How rows that vanished from Zendesk's small lists (groups, memberships,
+            macros, ticket fields and forms) show: `hard` deletes them; `soft` keeps them
+            with dlt's scd2 validity columns (`_dlt_valid_to` set when they vanished).
 
     Returns:
         The resources, one per table (plus hidden export readers shared by sibling tables).
     """
     if audits_mode not in ("events", "per_ticket"):
         raise ZendeskConfigError(f"audits_mode must be 'events' or 'per_ticket', not '{audits_mode}'.")
+    if deletions not in ("hard", "soft"):
+        raise ZendeskConfigError(f"deletions must be 'hard' or 'soft', not '{deletions}'.")
     if batch_pages < 1:
         raise ZendeskConfigError("batch_pages must be at least 1.")
     client = build_client(
@@ -135,12 +147,18 @@ def zendesk_support(
         credentials,
         base_url,
         marketplace_headers(marketplace_name, marketplace_organization_id, marketplace_app_id),
-        RateBudget(max_requests_per_minute, export_requests_per_minute),
+        RateBudget(
+            max_requests_per_minute,
+            export_requests_per_minute,
+            window=rate_limit_window_seconds,
+            account_share=account_rate_share,
+        ),
     )
     ctx = SourceContext(
         client=client,
         start_epoch=parse_start_date(start_date),
         batch_pages=batch_pages,
         audits_mode=audits_mode,
+        deletions=deletions,
     )
     return build_resources(ctx)

@@ -52,17 +52,19 @@ class PacedAdapter(HTTPAdapter):
 
     def __init__(self, base_url: str, budget: RateBudget, counter: "RequestCounter") -> None:
         super().__init__(pool_maxsize=16)
-        self._netloc = urlsplit(base_url).netloc
+        root = urlsplit(base_url)
+        self._origin = (root.scheme, root.netloc)
         self._budget = budget
         self._counter = counter
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         parts = urlsplit(request.url or "")
-        if parts.netloc != self._netloc:
-            # Pagination links come from the server; never follow one off the account's host.
+        if (parts.scheme, parts.netloc) != self._origin:
+            # Pagination links come from the server; never follow one off the account's
+            # host, nor downgraded to plain HTTP.
             raise ZendeskConfigError(
-                f"Refusing to send a request to '{parts.netloc}': only '{self._netloc}' receives"
-                " this account's credentials."
+                f"Refusing to send a request to '{parts.scheme}://{parts.netloc}': only"
+                f" '{self._origin[0]}://{self._origin[1]}' receives this account's credentials."
             )
         self._budget.acquire(parts.path)
         response = super().send(request, *args, **kwargs)

@@ -14,6 +14,7 @@ column on the next run, with no reset.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Tuple
 
 from dlt.common.normalizers.naming.snake_case import NamingConvention
@@ -68,7 +69,9 @@ def _coerce(value: Any, data_type: str) -> Any:
         if data_type == "double":
             return float(value)
         if data_type == "date":
-            return str(value)[:10]
+            day = str(value)[:10]
+            date.fromisoformat(day)
+            return day
         if data_type == "json":
             return value if isinstance(value, (list, dict)) else [value]
         if data_type == "text" and not isinstance(value, str):
@@ -112,9 +115,12 @@ class FieldCatalog:
 
     def _new_column(self, definition: Mapping[str, Any], identity: str, taken: set) -> str:
         label = definition.get("title") if self.kind == "ticket" else definition.get("key")
-        column = _naming.normalize_identifier(f"{COLUMN_PREFIX}{label or identity}")
-        if column in taken:
-            column = _naming.normalize_identifier(f"{column}_{identity}")
+        base = _naming.normalize_identifier(f"{COLUMN_PREFIX}{label or identity}")
+        column, attempt = base, 1
+        while column in taken:
+            suffix = identity if attempt == 1 else f"{identity}_{attempt}"
+            column = _naming.normalize_identifier(f"{base}_{suffix}")
+            attempt += 1
         return column
 
     def column_hints(self) -> Dict[str, TColumnSchema]:

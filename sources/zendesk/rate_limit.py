@@ -19,6 +19,10 @@ from requests.structures import CaseInsensitiveDict
 
 EXPORT_PATH_MARKER = "/api/v2/incremental/"
 
+#: Our window is this much longer than Zendesk's: requests reach the server a little after
+#: we send them, unevenly, and a window measured on arrival must never see one too many.
+WINDOW_MARGIN = 1.05
+
 
 class SlidingWindowLimiter:
     """Allows at most `limit` acquisitions in any `window` seconds; thread-safe."""
@@ -55,16 +59,32 @@ class SlidingWindowLimiter:
             self._sleep(wait)
 
 
+#: Account pace before Zendesk has told us the account's limit (the smallest plan allows 200).
+INITIAL_ACCOUNT_LIMIT = 100
+
+
 class RateBudget:
-    """The run's two buckets: incremental exports, each endpoint on its own, and the account."""
+    """The run's two buckets: incremental exports, each endpoint on its own, and the account.
+
+    With `max_requests_per_minute=None` the account bucket takes `account_share` of the
+    limit Zendesk reports in `x-rate-limit` / `ratelimit-limit`, so the account's agents
+    and other apps keep the rest; until the first answer it paces at
+    `INITIAL_ACCOUNT_LIMIT`. A number pins the bucket whatever the headers say.
+    """
 
     def __init__(
         self,
-        max_requests_per_minute: int,
+        max_requests_per_minute: Optional[int],
         export_requests_per_minute: int,
         window: float = 60.0,
+        account_share: float = 0.5,
     ) -> None:
-        self.account = SlidingWindowLimiter(max_requests_per_minute, window)
+        if not 0 < account_share <= 1:
+            raise ValueError("account_share must be in (0, 1]")
+        self._pinned = max_requests_per_minute is not None
+        self._share = account_share
+        window *= WINDOW_MARGIN
+        self.account = SlidingWindowLimiter(max_requests_per_minute or INITIAL_ACCOUNT_LIMIT, window)
         self._export_limit = export_requests_per_minute
         self._window = window
         self._exports: Dict[str, SlidingWindowLimiter] = {}
@@ -87,10 +107,13 @@ class RateBudget:
         self.account.acquire()
 
     def observe(self, headers: CaseInsensitiveDict) -> None:
-        """Remember the account limit Zendesk reports, for the run report."""
+        """Follow the account limit Zendesk reports (unless the user pinned one)."""
         value = headers.get("x-rate-limit") or headers.get("ratelimit-limit")
-        if value and value.strip().isdigit():
-            self.observed_account_limit = int(value)
+        if not value or not value.strip().isdigit():
+            return
+        self.observed_account_limit = int(value)
+        if not self._pinned:
+            self.account.limit = max(1, int(self.observed_account_limit * self._share))
 
 
 def normalize_retry_after(value: Optional[str]) -> Optional[str]:
@@ -101,6 +124,10 @@ def normalize_retry_after(value: Optional[str]) -> Optional[str]:
     """
     if not value:
         return value
+    parts = [part.strip() for part in value.split(",")]
+    if len(parts) > 1 and all(part.isdigit() for part in parts):
+        return str(max(int(part) for part in parts))
+    return value
     numbers = [int(n) for n in re.findall(r"\d+", value)] if "," in value else []
     if numbers:
         return str(max(numbers))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
@@ -40,6 +41,9 @@ from .settings import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: Tickets whose audits are fetched at once in `audits_mode="per_ticket"`.
+PER_TICKET_WORKERS = 4
 
 #: Hard-delete flag on tombstone rows: dlt deletes the stored row and inserts nothing.
 DELETED_FLAG = "_zendesk_deleted"
@@ -79,6 +83,7 @@ class SourceContext:
     start_epoch: int
     batch_pages: int
     audits_mode: str = "events"
+    deletions: str = "hard"
     now: Callable[[], float] = lambda: datetime.now(timezone.utc).timestamp()
     _field_definitions: Dict[str, List[Row]] = field(default_factory=dict)
 
@@ -92,9 +97,18 @@ class SourceContext:
             endpoint = FIELD_DEFINITIONS[kind]
             rows: List[Row] = []
             try:
-                for page, _ in self.client.pages(endpoint, list_paginator(endpoint), list_params(endpoint)):
+                # User and organization fields need a Team plan or better; without them the
+                # values still load, untyped. Ticket fields are always readable by admins.
+                for page, _ in self.client.pages(
+                    endpoint,
+                    list_paginator(endpoint),
+                    list_params(endpoint),
+                    table=f"{kind}_fields",
+                    plan_gated=kind != "ticket",
+                ):
                     rows.extend(page)
-            except TableUnavailable:
+            except TableUnavailable as error:
+                logger.warning("%s custom fields load untyped: %s", kind, error)
                 rows = []
             self._field_definitions[kind] = rows
         return self._field_definitions[kind]
@@ -105,10 +119,14 @@ class SourceContext:
 
 
 def record_skip(table: str, error: TableUnavailable) -> None:
-    """One warning, and a line in the run report kept in the source state."""
+    """One warning, and a line in the run report kept in the source state (with the time,
+    so a report shows only the skips of its own run)."""
     logger.warning(str(error))
     report = dlt.current.source_state().setdefault("run_report", {})
-    report.setdefault("skipped_tables", {})[table] = error.status_code
+    report.setdefault("skipped_tables", {})[table] = {
+        "status": error.status_code,
+        "at": int(datetime.now(timezone.utc).timestamp()),
+    }
 
 
 def mark_batch(drained: bool) -> None:
@@ -173,7 +191,7 @@ def cursor_export_reader(ctx: SourceContext, name: str, endpoint: Endpoint, curs
         finally:
             state["after_cursor"] = paginator.after_cursor
 
-    return dlt.resource(read, name=name, selected=False)
+    return dlt.resource(read, name=name, selected=False, parallelized=True)
 
 
 def time_export_reader(
@@ -220,22 +238,32 @@ def replace_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
         except TableUnavailable as error:
             record_skip(spec.name, error)
 
-    return dlt.resource(read, name=spec.name, primary_key=spec.primary_key, write_disposition="replace")
+    return dlt.resource(
+        read, name=spec.name, primary_key=spec.primary_key, write_disposition="replace", parallelized=True
+    )
+
+
+def _scanned_rows(ctx: SourceContext, spec: TableSpec) -> Iterable[List[Row]]:
+    if spec.name == "ticket_fields":
+        return [ctx.field_definitions("ticket")]  # the same request also types custom columns
+    return _full_list(ctx, spec)
 
 
 def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
-    """Small lists Zendesk cannot filter by time: one full scan (a request or two), and
-    only rows whose content changed are loaded. Ids that vanished since the last run are
-    hard-deleted through tombstone rows, so deletions propagate without a reload."""
+    """Small lists Zendesk cannot filter by time: one full scan (a request or two).
 
-    def read() -> Iterator[List[Row]]:
+    `deletions="hard"` (default): only rows whose content changed are loaded, and ids that
+    vanished since the last run are deleted through tombstone rows, without a reload.
+    `deletions="soft"`: the full list is loaded with dlt's scd2 merge, which keeps vanished
+    rows and closes their validity (`_dlt_valid_to` is set): nothing is lost, history shows.
+    """
+
+    def read_changes() -> Iterator[List[Row]]:
         state = dlt.current.resource_state()
         previous: Dict[str, str] = state.get("fingerprints", {})
         current: Dict[str, str] = {}
         try:
-            source = ctx.field_definitions("ticket") if spec.name == "ticket_fields" else None
-            pages: Iterable[List[Row]] = [source] if source is not None else _full_list(ctx, spec)
-            for page in pages:
+            for page in _scanned_rows(ctx, spec):
                 changed = []
                 for row in page:
                     key = str(row[spec.primary_key])
@@ -253,12 +281,26 @@ def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
             yield [{spec.primary_key: int(key), DELETED_FLAG: True} for key in vanished]
         state["fingerprints"] = current
 
+    def read_all() -> Iterator[List[Row]]:
+        try:
+            yield from _scanned_rows(ctx, spec)
+        except TableUnavailable as error:
+            record_skip(spec.name, error)
+
+    if ctx.deletions == "soft":
+        return dlt.resource(
+            read_all,
+            name=spec.name,
+            write_disposition={"disposition": "merge", "strategy": "scd2"},
+            parallelized=True,
+        )
     return dlt.resource(
-        read,
+        read_changes,
         name=spec.name,
         primary_key=spec.primary_key,
         write_disposition="merge",
         columns=TOMBSTONE_HINTS,
+        parallelized=True,
     )
 
 
@@ -280,13 +322,13 @@ def satisfaction_ratings(ctx: SourceContext, spec: TableSpec) -> DltResource:
         except TableUnavailable as error:
             record_skip(spec.name, error)
 
-    return dlt.resource(read, name=spec.name, primary_key="id", write_disposition="merge")
+    return dlt.resource(read, name=spec.name, primary_key="id", write_disposition="merge", parallelized=True)
 
 
 def ticket_resources(ctx: SourceContext) -> List[DltResource]:
     """tickets and ticket_metrics from one pass over the ticket export."""
     spec = TABLES_BY_NAME["tickets"]
-    reader = cursor_export_reader(ctx, "ticket_export", spec.endpoint, "generated_timestamp", ctx.start_epoch)
+    reader = cursor_export_reader(ctx, spec.reader, spec.endpoint, "generated_timestamp", ctx.start_epoch)
 
     @dlt.transformer(data_from=reader, name="tickets", primary_key="id", write_disposition="merge")
     def tickets(page: List[Row]) -> Iterator[Any]:
@@ -358,6 +400,7 @@ def ticket_event_resources(ctx: SourceContext) -> List[DltResource]:
         time_export_reader(ctx, "ticket_events", endpoint, "timestamp", ctx.start_epoch, "id"),
         name="ticket_events",
         selected=False,
+        parallelized=True,
     )
 
     @dlt.transformer(data_from=reader, name="ticket_comments", primary_key="id", write_disposition="merge")
@@ -403,20 +446,35 @@ def per_ticket_audits(ctx: SourceContext, ticket_reader: DltResource) -> DltReso
             "created_at", initial_value=epoch_to_iso(ctx.start_epoch), primary_key="id"
         ),
     ) -> Iterator[List[Row]]:
-        for ticket in page:
-            if ticket.get("status") == "deleted":
-                continue
-            path = endpoint.path.format(id=ticket["id"])
-            for audits, _ in ctx.client.pages(endpoint, list_paginator(endpoint), list_params(endpoint), path=path):
-                yield audits
+        live = [ticket["id"] for ticket in page if ticket.get("status") != "deleted"]
+        # Several tickets at once: the run's rate budget still paces every request.
+        with ThreadPoolExecutor(max_workers=PER_TICKET_WORKERS) as pool:
+            for audits in pool.map(lambda ticket_id: _ticket_audits(ctx, endpoint, ticket_id), live):
+                if audits:
+                    yield audits
 
     return ticket_audits
+
+
+def _ticket_audits(ctx: SourceContext, endpoint: Endpoint, ticket_id: int) -> List[Row]:
+    """All audits of one ticket; none if it was deleted since the export listed it (404)."""
+    rows: List[Row] = []
+    path = endpoint.path.format(id=ticket_id)
+    try:
+        for audits, _ in ctx.client.pages(
+            endpoint, list_paginator(endpoint), list_params(endpoint), path=path, plan_gated=True
+        ):
+            rows.extend(audits)
+    except TableUnavailable as error:
+        if error.status_code != 404:
+            raise
+    return rows
 
 
 def user_resources(ctx: SourceContext) -> List[DltResource]:
     """users from the cursor export, typed custom fields, plus soft-deleted users."""
     spec = TABLES_BY_NAME["users"]
-    reader = cursor_export_reader(ctx, "user_export", spec.endpoint, "updated_at", epoch_to_iso(ctx.start_epoch))
+    reader = cursor_export_reader(ctx, spec.reader, spec.endpoint, "updated_at", epoch_to_iso(ctx.start_epoch))
 
     @dlt.transformer(data_from=reader, name="users", primary_key="id", write_disposition="merge")
     def users(page: List[Row]) -> Iterator[Any]:
@@ -441,7 +499,7 @@ def organizations(ctx: SourceContext) -> DltResource:
             rows = [catalog.pivot(dict(org)) for org in page]
             yield dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=catalog.column_hints()))
 
-    return dlt.resource(read, name="organizations", primary_key="id", write_disposition="merge")
+    return dlt.resource(read, name="organizations", primary_key="id", write_disposition="merge", parallelized=True)
 
 
 def ticket_metric_events(ctx: SourceContext) -> DltResource:
@@ -451,6 +509,7 @@ def ticket_metric_events(ctx: SourceContext) -> DltResource:
         name="ticket_metric_events",
         primary_key="id",
         write_disposition="merge",
+        parallelized=True,
     )
 
 

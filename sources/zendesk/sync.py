@@ -10,6 +10,8 @@ in flight, and the next run resumes from the last committed cursor.
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from dlt.common.pipeline import LoadInfo
@@ -21,6 +23,23 @@ from .settings import state_holder
 logger = logging.getLogger(__name__)
 
 SOURCE_NAME = "zendesk"
+
+
+@dataclass
+class SyncResult:
+    """What a whole sync did: batches run, rows per table over all batches, dlt's LoadInfos."""
+
+    batches: int = 0
+    row_counts: Counter = field(default_factory=Counter)
+    load_infos: List[LoadInfo] = field(default_factory=list)
+
+    def add(self, pipeline: Pipeline, info: LoadInfo) -> None:
+        self.load_infos.append(info)
+        trace = pipeline.last_trace
+        if trace is not None and trace.last_normalize_info is not None:
+            for table, rows in trace.last_normalize_info.row_counts.items():
+                if not table.startswith("_dlt"):
+                    self.row_counts[table] += rows
 
 
 def pending_readers(pipeline: Pipeline, tables: Sequence[str]) -> List[str]:
@@ -46,25 +65,26 @@ def run_until_drained(
     tables: Sequence[str],
     max_batches: int = 10_000,
     **run_kwargs: Any,
-) -> List[LoadInfo]:
-    """Run batches until every selected export is drained; return each batch's LoadInfo.
+) -> SyncResult:
+    """Run batches until every selected export is drained.
 
     `make_source(tables)` must return the source with exactly those tables selected. The
     first batch runs all `tables`; later batches only the exports that have more to fetch.
     """
-    infos: List[LoadInfo] = []
+    result = SyncResult()
     finished = finish_pending_loads(pipeline)
     if finished is not None:
-        infos.append(finished)
+        result.add(pipeline, finished)
     batch_tables = list(tables)
     for batch in range(1, max_batches + 1):
-        infos.append(pipeline.run(make_source(batch_tables), **run_kwargs))
+        result.add(pipeline, pipeline.run(make_source(batch_tables), **run_kwargs))
+        result.batches = batch
         # Later batches only continue the exports: full-refresh options apply once.
         run_kwargs.pop("refresh", None)
         waiting = pending_readers(pipeline, batch_tables)
         if not waiting:
             logger.info("All exports drained after %d batch(es)", batch)
-            return infos
+            return result
         batch_tables = [t for t in batch_tables if state_holder(t) in waiting]
         logger.info("Batch %d loaded; exports with more to fetch: %s", batch, ", ".join(waiting))
     raise RuntimeError(f"Exports still not drained after {max_batches} batches")

@@ -1,0 +1,1 @@
+"""Benchmark of the Zendesk source against the fake Zendesk: requests, rows, time, memory."""

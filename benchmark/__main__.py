@@ -1,0 +1,177 @@
+"""Benchmark: full sync, no-change sync and a sync after ~1% changes, against the fake Zendesk.
+
+    python -m benchmark --tickets 20000
+    python -m benchmark --tickets 2000,20000      # several sizes: is memory flat with size?
+    python -m benchmark --tickets 20000 --profile # cProfile of the full sync, top functions
+
+The fake enforces Zendesk's limits (700 requests/minute for the account, 10/minute per
+incremental export) on a compressed clock (`--scale 60`: a "minute" lasts one second), and
+the connector paces on the same clock. Each sync runs in a child process so its CPU time and
+peak memory are its own. For each sync it prints requests per endpoint against the
+theoretical minimum, 429s, rows, wall and CPU seconds, rows per CPU second, peak RSS, and the
+time the same requests would take on a real account (700/min, exports 10/min each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from typing import Any, Dict, List, Mapping, Optional
+
+from tests.fake_zendesk import FakeZendesk
+from zendesk.client import endpoint_template
+
+ACCOUNT_LIMIT = 700
+EXPORT_LIMIT = 10
+EXPORT_PREFIX = "/api/v2/incremental/"
+
+#: endpoint -> (ground-truth table whose rows it pages through, page size)
+ENDPOINT_ROWS = {
+    "/api/v2/incremental/tickets/cursor": ("tickets", 1000),
+    "/api/v2/incremental/ticket_events": ("ticket_audits", 1000),
+    "/api/v2/incremental/ticket_metric_events": ("ticket_metric_events", 1000),
+    "/api/v2/incremental/users/cursor": ("users", 1000),
+    "/api/v2/incremental/organizations": ("organizations", 1000),
+    "/api/v2/groups": ("groups", 100),
+    "/api/v2/group_memberships": ("group_memberships", 100),
+    "/api/v2/macros": ("macros", 100),
+    "/api/v2/ticket_fields": ("ticket_fields", 100),
+    "/api/v2/ticket_forms": (None, 0),
+    "/api/v2/satisfaction_ratings": ("satisfaction_ratings", 100),
+    "/api/v2/slas/policies": (None, 0),
+    "/api/v2/tags": ("tags", 100),
+    "/api/v2/channels/voice/phone_numbers": ("talk_phone_numbers", 100),
+    "/api/v2/user_fields": (None, 0),
+    "/api/v2/organization_fields": (None, 0),
+}
+
+
+def minimum_requests(truth: Mapping[str, List[Any]]) -> Dict[str, int]:
+    """⌈rows / page size⌉ per endpoint for a full sync (1 for one-page endpoints)."""
+    minimum = {}
+    for endpoint, (table, page_size) in ENDPOINT_ROWS.items():
+        rows = len(truth[table]) if table else 0
+        minimum[endpoint] = max(1, math.ceil(rows / page_size)) if page_size else 1
+    return minimum
+
+
+def real_account_minutes(counts: Mapping[str, int]) -> Dict[str, float]:
+    """Minutes the same requests take on a real account: each export endpoint at 10/min
+    (in parallel with the others), everything at most 700/min in all."""
+    exports = {e: n for e, n in counts.items() if e.startswith(EXPORT_PREFIX)}
+    total = sum(counts.values())
+    slowest_export = max((n / EXPORT_LIMIT for n in exports.values()), default=0.0)
+    return {
+        "parallel_exports": round(max(slowest_export, total / ACCOUNT_LIMIT), 1),
+        "sequential_exports": round(sum(exports.values()) / EXPORT_LIMIT + (total - sum(exports.values())) / ACCOUNT_LIMIT, 1),
+    }
+
+
+def run_child(fake: FakeZendesk, workdir: str, window: float, profile: Optional[str]) -> Dict[str, Any]:
+    command = [
+        sys.executable, "-m", "benchmark.sync_once",
+        "--base-url", fake.base_url,
+        "--subdomain", fake.subdomain,
+        "--token", fake.oauth_token,
+        "--workdir", workdir,
+        "--window", str(window),
+        "--export-rpm", str(EXPORT_LIMIT),
+    ]
+    if profile:
+        command += ["--profile", profile]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"sync failed:\n{done.stderr[-3000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def phase(name: str, fake: FakeZendesk, workdir: str, window: float, minimum: Mapping[str, int], profile: Optional[str] = None) -> Dict[str, Any]:
+    fake.reset_counts()
+    report = run_child(fake, workdir, window, profile)
+    counts = Counter({endpoint_template(k): v for k, v in fake.request_counts().items()})
+    throttled = fake.status_counts().get(429, 0) if hasattr(fake, "status_counts") else None
+    rows = sum(report["rows"].values())
+    report.update(
+        phase=name,
+        requests=dict(counts),
+        requests_total=sum(counts.values()),
+        minimum_total=sum(minimum.values()),
+        throttled_429=throttled,
+        rows_total=rows,
+        rows_per_cpu_s=round(rows / report["cpu_s"]) if report["cpu_s"] else None,
+        real_account_minutes=real_account_minutes(counts),
+    )
+    return report
+
+
+def print_report(size: int, reports: List[Dict[str, Any]], minimum: Mapping[str, int]) -> None:
+    print(f"\n=== {size} tickets ===")
+    endpoints = sorted(set(minimum) | {e for r in reports for e in r["requests"]})
+    header = f"{'endpoint':42} {'minimum':>8} " + " ".join(f"{r['phase']:>10}" for r in reports)
+    print(header)
+    for endpoint in endpoints:
+        cells = " ".join(f"{r['requests'].get(endpoint, 0):>10}" for r in reports)
+        print(f"{endpoint:42} {minimum.get(endpoint, 0):>8} {cells}")
+    print(f"{'total requests':42} {sum(minimum.values()):>8} " + " ".join(f"{r['requests_total']:>10}" for r in reports))
+    for key in ("throttled_429", "rows_total", "batches", "wall_s", "cpu_s", "rows_per_cpu_s", "peak_rss_mb"):
+        print(f"{key:51} " + " ".join(f"{str(r[key]):>10}" for r in reports))
+    for r in reports:
+        print(f"{r['phase']}: on a real account ≈ {r['real_account_minutes']} minutes; rows {r['rows']}")
+
+
+def benchmark(size: int, seed: int, scale: float, profile: bool) -> List[Dict[str, Any]]:
+    window = 60.0 / scale
+    started = time.perf_counter()
+    fake = FakeZendesk(seed=seed, tickets=size)
+    print(f"generated {size} tickets in {time.perf_counter() - started:.1f}s", flush=True)
+    fake.configure(
+        rate_limit_per_minute=ACCOUNT_LIMIT,
+        export_rate_limit_per_minute=EXPORT_LIMIT,
+        rate_window_seconds=window,
+    )
+    fake.start()
+    try:
+        minimum = minimum_requests(fake.ground_truth())
+        with tempfile.TemporaryDirectory(prefix="zd-bench-") as workdir:
+            reports = [phase("full", fake, workdir, window, minimum, f"{workdir}/full.prof" if profile else None)]
+            if profile:
+                import pstats
+
+                pstats.Stats(f"{workdir}/full.prof").sort_stats("cumulative").print_stats(30)
+            reports.append(phase("no-change", fake, workdir, window, minimum))
+            fake.mutate(seed=seed + 1, fraction=0.01)
+            reports.append(phase("1%-change", fake, workdir, window, minimum))
+        print_report(size, reports, minimum)
+        return reports
+    finally:
+        fake.stop()
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tickets", default="20000", help="ticket count, or several comma-separated")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--scale", type=float, default=60.0, help="time compression of rate-limit windows")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--json", help="also write all reports to this file")
+    args = parser.parse_args(argv)
+    results = {}
+    for size in [int(s) for s in args.tickets.split(",")]:
+        results[size] = benchmark(size, args.seed, args.scale, args.profile)
+    if len(results) > 1:
+        peaks = {size: reps[0]["peak_rss_mb"] for size, reps in results.items()}
+        print(f"\npeak RSS of the full sync by size (MB): {peaks}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(results, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""resources.py helpers: BoundaryDedup, fingerprint, iso_to_epoch / epoch_to_iso."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Dict, List
+
+import pytest
+
+from zendesk.resources import BoundaryDedup, epoch_to_iso, fingerprint, iso_to_epoch
+
+
+def dedup() -> BoundaryDedup:
+    return BoundaryDedup(lambda row: row["t"])
+
+
+def ids(rows: List[Dict[str, Any]]) -> List[Any]:
+    return [row["id"] for row in rows]
+
+
+def test_dedup_drops_rows_repeated_at_the_page_boundary() -> None:
+    d = dedup()
+    page1 = [{"id": 1, "t": 100}, {"id": 2, "t": 101}, {"id": 3, "t": 101}]
+    page2 = [{"id": 2, "t": 101}, {"id": 3, "t": 101}, {"id": 4, "t": 102}]
+    assert ids(d.filter(page1)) == [1, 2, 3]
+    assert ids(d.filter(page2)) == [4]
+
+
+def test_dedup_keeps_a_new_id_in_the_same_second() -> None:
+    d = dedup()
+    d.filter([{"id": 1, "t": 100}, {"id": 2, "t": 101}])
+    assert ids(d.filter([{"id": 2, "t": 101}, {"id": 9, "t": 101}, {"id": 10, "t": 101}])) == [9, 10]
+    # and the ids kept on this page are remembered for the next boundary
+    assert ids(d.filter([{"id": 9, "t": 101}, {"id": 10, "t": 101}, {"id": 11, "t": 105}])) == [11]
+
+
+def test_dedup_keeps_same_id_in_a_later_second() -> None:
+    d = dedup()
+    d.filter([{"id": 1, "t": 100}])
+    assert ids(d.filter([{"id": 1, "t": 100}, {"id": 1, "t": 200}])) == [1]
+    assert d.filter([{"id": 1, "t": 200}]) == []
+
+
+def test_dedup_forgets_older_seconds() -> None:
+    d = dedup()
+    d.filter([{"id": 1, "t": 100}, {"id": 2, "t": 101}])
+    # id 1 was at second 100, no longer the boundary second: a repeat at 101 is a new change
+    assert ids(d.filter([{"id": 1, "t": 101}])) == [1]
+
+
+def test_dedup_first_page_keeps_everything() -> None:
+    rows = [{"id": 1, "t": 5}, {"id": 2, "t": 5}, {"id": 3, "t": 6}]
+    assert dedup().filter(rows) == rows
+
+
+def test_fingerprint_stable_under_key_order() -> None:
+    a = {"id": 1, "name": "Support", "meta": {"x": 1, "y": [1, 2]}}
+    b = {"meta": {"y": [1, 2], "x": 1}, "name": "Support", "id": 1}
+    assert fingerprint(a) == fingerprint(b)
+    assert fingerprint(a) == fingerprint(dict(a))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"name": "Sales"}, id="string-value"),
+        pytest.param({"id": 2}, id="id"),
+        pytest.param({"deleted": True}, id="new-key"),
+        pytest.param({"updated_at": "2024-01-01T00:00:01Z"}, id="same-minute-timestamp"),
+        pytest.param({"meta": {"x": 2, "y": [1, 2]}}, id="nested-value"),
+        pytest.param({"meta": {"x": 1, "y": [2, 1]}}, id="list-order"),
+        pytest.param({"count": "1"}, id="type-change"),
+        pytest.param({"count": None}, id="null"),
+    ],
+)
+def test_fingerprint_changes_when_any_value_changes(change: Dict[str, Any]) -> None:
+    base = {"id": 1, "name": "Support", "updated_at": "2024-01-01T00:00:00Z", "count": 1, "meta": {"x": 1, "y": [1, 2]}}
+    assert fingerprint({**base, **change}) != fingerprint(base)
+
+
+def test_fingerprint_is_short_hex() -> None:
+    value = fingerprint({"id": 1})
+    assert len(value) == 16
+    int(value, 16)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        pytest.param("2024-01-01T00:00:00Z", 1704067200, id="z"),
+        pytest.param("2024-01-01T00:00:00+00:00", 1704067200, id="offset-utc"),
+        pytest.param("2024-01-01T01:00:00+01:00", 1704067200, id="offset-plus-one"),
+        pytest.param("2024-01-01T00:00:00", 1704067200, id="naive-is-utc"),
+        pytest.param(1704067200, 1704067200, id="int"),
+        pytest.param(1704067200.9, 1704067200, id="float"),
+        pytest.param(datetime(2024, 1, 1, tzinfo=timezone.utc), 1704067200, id="datetime"),
+    ],
+)
+def test_iso_to_epoch(value: Any, expected: int) -> None:
+    assert iso_to_epoch(value) == expected
+
+
+def test_epoch_to_iso_round_trip() -> None:
+    assert epoch_to_iso(1704067200) == "2024-01-01T00:00:00Z"
+    assert iso_to_epoch(epoch_to_iso(1717171717)) == 1717171717

@@ -1,0 +1,213 @@
+"""settings.py (the table registry) and the registry-facing helpers of zendesk/__init__.py."""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import pytest
+
+from zendesk import TABLE_NAMES, marketplace_headers, select_tables
+from zendesk.errors import ZendeskConfigError
+from zendesk.settings import (
+    EXPORT_PAGE_SIZE,
+    LIST_PAGE_SIZE,
+    TABLES,
+    TABLES_BY_NAME,
+    ChangeDetection,
+    Pagination,
+    siblings,
+    state_holder,
+)
+
+EXPECTED_TABLES = {
+    "group_memberships",
+    "groups",
+    "macros",
+    "organizations",
+    "satisfaction_ratings",
+    "ticket_comments",
+    "ticket_fields",
+    "ticket_forms",
+    "ticket_metric_events",
+    "ticket_metrics",
+    "tickets",
+    "users",
+    "sla_policies",
+    "tags",
+    "talk_phone_numbers",
+    "ticket_audits",
+}
+EXPORTS = (Pagination.CURSOR_EXPORT, Pagination.TIME_EXPORT)
+
+
+def test_sixteen_tables_with_exact_names() -> None:
+    names = [spec.name for spec in TABLES]
+    assert len(names) == 16
+    assert len(set(names)) == 16
+    assert set(names) == EXPECTED_TABLES
+    assert set(TABLES_BY_NAME) == EXPECTED_TABLES
+    assert TABLE_NAMES == names
+
+
+@pytest.mark.parametrize(
+    "table, disposition",
+    [
+        *[
+            pytest.param(name, "merge", id=name)
+            for name in sorted(EXPECTED_TABLES - {"sla_policies", "tags", "talk_phone_numbers", "ticket_audits"})
+        ],
+        pytest.param("sla_policies", "replace", id="sla_policies"),
+        pytest.param("tags", "replace", id="tags"),
+        pytest.param("talk_phone_numbers", "replace", id="talk_phone_numbers"),
+        pytest.param("ticket_audits", "append", id="ticket_audits"),
+    ],
+)
+def test_write_disposition(table: str, disposition: str) -> None:
+    assert TABLES_BY_NAME[table].write_disposition == disposition
+
+
+@pytest.mark.parametrize(
+    "table, key",
+    [pytest.param("tags", "name", id="tags")]
+    + [pytest.param(name, "id", id=name) for name in sorted(EXPECTED_TABLES - {"tags"})],
+)
+def test_primary_key(table: str, key: str) -> None:
+    assert TABLES_BY_NAME[table].primary_key == key
+
+
+@pytest.mark.parametrize(
+    "table, cursor",
+    [
+        pytest.param("tickets", "generated_timestamp", id="tickets"),
+        pytest.param("ticket_metric_events", "time", id="ticket_metric_events"),
+        pytest.param("ticket_audits", "created_at", id="ticket_audits"),
+        pytest.param("ticket_comments", "created_at", id="ticket_comments"),
+        pytest.param("users", "updated_at", id="users"),
+        pytest.param("organizations", "updated_at", id="organizations"),
+        pytest.param("satisfaction_ratings", "updated_at", id="satisfaction_ratings"),
+    ],
+)
+def test_cursor_fields(table: str, cursor: str) -> None:
+    assert TABLES_BY_NAME[table].cursor == cursor
+
+
+def test_replace_tables_use_replace_change_detection() -> None:
+    replaced = {s.name for s in TABLES if s.write_disposition == "replace"}
+    assert replaced == {s.name for s in TABLES if s.change_detection is ChangeDetection.REPLACE}
+
+
+@pytest.mark.parametrize("spec", [pytest.param(s, id=s.name) for s in TABLES])
+def test_page_sizes_1000_for_exports_100_for_lists(spec) -> None:  # type: ignore[no-untyped-def]
+    expected = 1000 if spec.endpoint.pagination in EXPORTS else 100
+    assert spec.endpoint.page_size == expected
+
+
+def test_page_size_constants_are_zendesk_maximums() -> None:
+    assert EXPORT_PAGE_SIZE == 1000
+    assert LIST_PAGE_SIZE == 100
+
+
+def test_export_tables_are_the_incremental_ones() -> None:
+    exports = {s.name for s in TABLES if s.endpoint.pagination in EXPORTS}
+    assert exports == {
+        "tickets",
+        "ticket_metrics",
+        "ticket_comments",
+        "ticket_audits",
+        "ticket_metric_events",
+        "users",
+        "organizations",
+    }
+    for name in exports:
+        assert TABLES_BY_NAME[name].endpoint.path.startswith("/incremental/")
+
+
+def test_plan_gated_tables() -> None:
+    gated = {s.name for s in TABLES if s.plan_gated}
+    assert gated == {"sla_policies", "ticket_forms", "satisfaction_ratings", "talk_phone_numbers"}
+
+
+@pytest.mark.parametrize(
+    "table, expected",
+    [
+        pytest.param("tickets", ("tickets", "ticket_metrics"), id="tickets"),
+        pytest.param("ticket_metrics", ("tickets", "ticket_metrics"), id="ticket_metrics"),
+        pytest.param("ticket_comments", ("ticket_comments", "ticket_audits"), id="ticket_comments"),
+        pytest.param("ticket_audits", ("ticket_comments", "ticket_audits"), id="ticket_audits"),
+        pytest.param("users", ("users",), id="users-alone"),
+        pytest.param("groups", ("groups",), id="groups-alone"),
+    ],
+)
+def test_siblings(table: str, expected: Tuple[str, ...]) -> None:
+    assert siblings(table) == expected
+
+
+@pytest.mark.parametrize(
+    "table, holder",
+    [
+        pytest.param("tickets", "ticket_export", id="tickets"),
+        pytest.param("ticket_metrics", "ticket_export", id="ticket_metrics"),
+        pytest.param("ticket_audits", "ticket_events", id="ticket_audits"),
+        pytest.param("ticket_metric_events", "ticket_metric_events", id="metric-events"),
+        pytest.param("organizations", "organizations", id="organizations"),
+        pytest.param("groups", None, id="groups-not-export"),
+        pytest.param("tags", None, id="tags-not-export"),
+    ],
+)
+def test_state_holder(table: str, holder: Optional[str]) -> None:
+    assert state_holder(table) == holder
+
+
+# --- zendesk/__init__.py: select_tables, marketplace_headers -----------------------------
+
+
+@pytest.mark.parametrize("requested", [pytest.param(None, id="none"), pytest.param([], id="empty")])
+def test_select_tables_default_is_all_sixteen(requested: object) -> None:
+    selected = select_tables(requested)  # type: ignore[arg-type]
+    assert len(selected) == 16
+    assert set(selected) == EXPECTED_TABLES
+
+
+def test_select_tables_unknown_name_lists_valid_names() -> None:
+    with pytest.raises(ZendeskConfigError) as info:
+        select_tables(["tickets", "tikets", "agents"])
+    message = str(info.value)
+    assert "tikets, agents" in message
+    for name in EXPECTED_TABLES:
+        assert name in message
+
+
+@pytest.mark.parametrize(
+    "requested, expected",
+    [
+        pytest.param(["ticket_metrics"], ["tickets", "ticket_metrics"], id="metrics-adds-tickets"),
+        pytest.param(["tickets"], ["tickets", "ticket_metrics"], id="tickets-adds-metrics"),
+        pytest.param(["ticket_audits"], ["ticket_comments", "ticket_audits"], id="audits-adds-comments"),
+        pytest.param(["groups", "tags"], ["groups", "tags"], id="plain-tables"),
+        pytest.param(["tickets", "ticket_metrics", "tickets"], ["tickets", "ticket_metrics"], id="no-duplicates"),
+    ],
+)
+def test_select_tables_adds_siblings(requested: list, expected: list) -> None:
+    assert select_tables(requested) == expected
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        pytest.param((None, None, None), {}, id="none-set"),
+        pytest.param(("", "", ""), {}, id="empty-strings"),
+        pytest.param(("Acme Sync", None, None), {"X-Zendesk-Marketplace-Name": "Acme Sync"}, id="name-only"),
+        pytest.param(
+            ("Acme Sync", 4242, "77"),
+            {
+                "X-Zendesk-Marketplace-Name": "Acme Sync",
+                "X-Zendesk-Marketplace-Organization-Id": "4242",
+                "X-Zendesk-Marketplace-App-Id": "77",
+            },
+            id="all-set-stringified",
+        ),
+        pytest.param((None, None, "77"), {"X-Zendesk-Marketplace-App-Id": "77"}, id="app-id-only"),
+    ],
+)
+def test_marketplace_headers_only_set_ones(args: tuple, expected: dict) -> None:
+    assert marketplace_headers(*args) == expected
