@@ -95,7 +95,7 @@ def phase(name: str, fake: FakeZendesk, workdir: str, window: float, minimum: Ma
     fake.reset_counts()
     report = run_child(fake, workdir, window, profile)
     counts = Counter({endpoint_template(k): v for k, v in fake.request_counts().items()})
-    throttled = fake.status_counts().get(429, 0) if hasattr(fake, "status_counts") else None
+    throttled = sum(n for key, n in fake.status_counts().items() if key.startswith("429 "))
     rows = sum(report["rows"].values())
     report.update(
         phase=name,

@@ -4,7 +4,8 @@
     python zendesk_pipeline.py --demo               # no account needed: a local fake Zendesk
     python zendesk_pipeline.py --tables tickets,users --start-date 01/31/2024
     python zendesk_pipeline.py --destination postgres --full-refresh
-    python zendesk_pipeline.py check                # one request: are subdomain and credentials right?
+    python zendesk_pipeline.py check                # are subdomain and credentials right? which tables can we read?
+    python zendesk_pipeline.py authorize            # OAuth sign-in: stores a refresh token that is rotated on use
 
 Settings come from .dlt/config.toml and .dlt/secrets.toml or env vars
 (SOURCES__ZENDESK__SUBDOMAIN, SOURCES__ZENDESK__CREDENTIALS__OAUTH_TOKEN, ...).
@@ -104,7 +105,8 @@ def demo_account() -> Iterator[Dict[str, Any]]:
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", nargs="?", choices=["run", "check"], default="run")
+    parser.add_argument("command", nargs="?", choices=["run", "check", "authorize"], default="run")
+    parser.add_argument("--redirect-uri", help="authorize: a redirect URI registered on the OAuth client")
     parser.add_argument("--demo", action="store_true", help="use a local fake Zendesk; no account needed")
     parser.add_argument("--destination", help="any dlt destination name (default: duckdb)")
     parser.add_argument("--dataset", default="zendesk_data", help="destination dataset/schema name")
@@ -123,6 +125,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         source_args["start_date"] = args.start_date
     tables = [t.strip() for t in args.tables.split(",") if t.strip()] if args.tables else None
     try:
+        if args.command == "authorize":
+            from zendesk.oauth import authorize_from_config
+
+            authorize_from_config(redirect_uri=args.redirect_uri)
+            return 0
         with contextlib.ExitStack() as stack:
             pipeline_name = "zendesk"
             if args.demo:
@@ -173,8 +180,10 @@ def missing_settings_message(exc: ConfigFieldMissingException) -> str:
         "  [sources.zendesk]\n"
         '  subdomain = "acme"            # from https://acme.zendesk.com\n\n'
         "  [sources.zendesk.credentials]\n"
-        '  oauth_token = "..."           # or: email = "you@acme.com" and api_token = "..."\n\n'
-        "or as env vars SOURCES__ZENDESK__SUBDOMAIN and SOURCES__ZENDESK__CREDENTIALS__OAUTH_TOKEN.\n"
+        '  client_id = "..."             # an OAuth client; then: python zendesk_pipeline.py authorize\n'
+        '  client_secret = "..."\n'
+        '  # or: oauth_token = "...", or: email = "you@acme.com" and api_token = "..."\n\n'
+        "or as env vars SOURCES__ZENDESK__SUBDOMAIN, SOURCES__ZENDESK__CREDENTIALS__OAUTH_TOKEN, ...\n"
         "No account at hand? Try it on a local fake Zendesk: python zendesk_pipeline.py --demo"
     )
 

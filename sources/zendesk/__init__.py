@@ -26,7 +26,13 @@ from dlt.extract.resource import DltResource
 
 from .client import ZendeskClient
 from .config import normalize_subdomain, parse_start_date, resolve_base_url
-from .credentials import ZendeskApiTokenCredentials, ZendeskCredentials, ZendeskOAuthTokenCredentials
+from .credentials import (
+    ZendeskApiTokenCredentials,
+    ZendeskCredentials,
+    ZendeskOAuthClientCredentials,
+    ZendeskOAuthRefreshCredentials,
+    ZendeskOAuthTokenCredentials,
+)
 from .errors import ZendeskConfigError
 from .rate_limit import RateBudget
 from .resources import SourceContext, build_resources
@@ -36,6 +42,8 @@ __all__ = [
     "zendesk_support",
     "ZendeskApiTokenCredentials",
     "ZendeskOAuthTokenCredentials",
+    "ZendeskOAuthRefreshCredentials",
+    "ZendeskOAuthClientCredentials",
     "TABLE_NAMES",
     "select_tables",
 ]
@@ -71,7 +79,7 @@ def build_client(
     """Validate the account settings and build the run's one HTTP client."""
     account = normalize_subdomain(subdomain)
     root = resolve_base_url(account, base_url)
-    return ZendeskClient(root, credentials.auth(), budget, headers=headers)
+    return ZendeskClient(root, credentials.auth(root), budget, headers=headers)
 
 
 def select_tables(requested: Optional[Sequence[str]]) -> List[str]:
@@ -113,7 +121,10 @@ def zendesk_support(
     Args:
         subdomain: The account prefix: `acme` for https://acme.zendesk.com (the full host
             or URL is accepted too).
-        credentials: An OAuth access token (`oauth_token`) or `email` + `api_token`.
+        credentials: One of, in the order dlt tries them: `client_id` + `client_secret` +
+            `refresh_token` (refreshed and rotated, kept in `token_store_path`); `client_id` +
+            `client_secret` (client credentials grant); an OAuth access token
+            (`oauth_token`); `email` + `api_token` (ends 2027-04-30).
         start_date: Load changes from this date on: MM/DD/YYYY or ISO 8601. Empty: all history.
         base_url: Only for tests and the demo: a loopback fake Zendesk.
         marketplace_name, marketplace_organization_id, marketplace_app_id: Sent as the

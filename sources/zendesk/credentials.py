@@ -1,14 +1,27 @@
 """Credential specs, resolved by dlt from secrets.toml, env vars or code.
 
-dlt tries the members of `ZendeskCredentials` in order and takes the first that
-resolves fully, so an OAuth token wins over an API token when both are configured
-(Zendesk retires API tokens on 2027-04-30).
+`ZendeskCredentials` is a Union; dlt tries its members in order and takes the first
+that resolves fully, so the order is most specific first:
+
+1. `ZendeskOAuthRefreshCredentials`: client_id + client_secret + refresh_token (or a
+   token store that already holds one, e.g. written by `python zendesk_pipeline.py
+   authorize`). Access tokens are refreshed before they expire and on a 401; rotated
+   refresh tokens are written to the token store before use.
+2. `ZendeskOAuthClientCredentials`: client_id + client_secret only, for OAuth clients
+   allowed the client credentials grant.
+3. `ZendeskOAuthTokenCredentials`: a fixed OAuth access token (expires unless it was
+   issued without an expiry; not refreshed).
+4. `ZendeskApiTokenCredentials`: email + API token, still accepted with a warning:
+   Zendesk stops all API tokens on 2027-04-30.
+
+Every spec's `auth(base_url)` returns the requests `AuthBase` for the account at
+`base_url`. No spec shows a secret in its repr() or str().
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Union
+from typing import Optional, Union
 
 from dlt.common.configuration import configspec
 from dlt.common.configuration.specs import CredentialsConfiguration
@@ -16,22 +29,153 @@ from dlt.common.typing import TSecretStrValue
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth, HttpBasicAuth
 from requests.auth import AuthBase
 
+from .errors import ZendeskConfigError
+from .oauth import DEFAULT_SCOPE, ClientCredentialsOAuth, RefreshingOAuth, token_url
+from .token_store import DEFAULT_TOKEN_STORE_PATH, TokenStore
+
 logger = logging.getLogger(__name__)
 
 API_TOKEN_END_DATE = "2027-04-30"
 
+__all__ = [
+    "API_TOKEN_END_DATE",
+    "DEFAULT_TOKEN_STORE_PATH",
+    "ZendeskCredentials",
+    "ZendeskOAuthRefreshCredentials",
+    "ZendeskOAuthClientCredentials",
+    "ZendeskOAuthTokenCredentials",
+    "ZendeskApiTokenCredentials",
+]
+
+
+def _masked(value: Optional[str]) -> Optional[str]:
+    return "***" if value else None
+
+
+def _check_expires_in(value: Optional[int]) -> Optional[int]:
+    if value is None:
+        return None
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        seconds = 0
+    if seconds <= 0:
+        raise ZendeskConfigError(
+            f"access_token_expires_in must be a number of seconds (Zendesk allows 300 to 172800), not {value!r}."
+        )
+    return seconds
+
+
+@configspec
+class ZendeskOAuthRefreshCredentials(CredentialsConfiguration):
+    """OAuth client + rotating refresh token; access tokens are refreshed as needed.
+
+    Attributes:
+        client_id: The OAuth client's unique identifier.
+        client_secret: The OAuth client's secret.
+        refresh_token: A refresh token to start from. Needed only while the token store
+            holds none: after `python zendesk_pipeline.py authorize` or the first rotation,
+            the store's token is newer and wins (the configured one has been spent by that
+            rotation), so it may be removed from the secrets.
+        token_store_path: The file the rotated tokens are written to (atomically, mode
+            0600). Keep it outside the destination and out of version control; one file
+            per account and OAuth client. Default: `~/.dlt/zendesk_tokens.json`.
+        access_token_expires_in: Lifetime to ask for new access tokens, in seconds
+            (Zendesk allows 300 to 172800); unset: the client's default (30 minutes).
+    """
+
+    client_id: str = None
+    client_secret: TSecretStrValue = None
+    refresh_token: TSecretStrValue = None
+    token_store_path: str = DEFAULT_TOKEN_STORE_PATH
+    access_token_expires_in: Optional[int] = None
+
+    def on_partial(self) -> None:
+        """Resolve without `refresh_token` when the token store already holds one.
+
+        dlt calls this when required fields are missing. `refresh_token` is required for
+        union resolution (so client id + secret alone pick the client credentials grant),
+        except when the store has a refresh token for this client.
+        """
+        if not (self.client_id and self.client_secret) or self.refresh_token:
+            return
+        try:
+            stored = TokenStore(self.token_store_path or DEFAULT_TOKEN_STORE_PATH).load()
+        except ZendeskConfigError:
+            return
+        if stored is not None and stored.refresh_token and stored.client_id in (None, str(self.client_id)):
+            self.resolve()
+
+    def auth(self, base_url: str) -> AuthBase:
+        return RefreshingOAuth(
+            TokenStore(self.token_store_path or DEFAULT_TOKEN_STORE_PATH),
+            self.client_id,
+            self.client_secret,
+            token_url(base_url),
+            refresh_token=self.refresh_token or None,
+            expires_in=_check_expires_in(self.access_token_expires_in),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ZendeskOAuthRefreshCredentials(client_id={self.client_id!r},"
+            f" client_secret={_masked(self.client_secret)}, refresh_token={_masked(self.refresh_token)},"
+            f" token_store_path={self.token_store_path!r})"
+        )
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
+
+@configspec
+class ZendeskOAuthClientCredentials(CredentialsConfiguration):
+    """OAuth client credentials grant: client id + secret, where the client allows it.
+
+    Attributes:
+        client_id: The OAuth client's unique identifier.
+        client_secret: The OAuth client's secret.
+        scope: Scope to ask for; `read` is what every table needs.
+        access_token_expires_in: Lifetime to ask for, in seconds; unset: the client's default.
+    """
+
+    client_id: str = None
+    client_secret: TSecretStrValue = None
+    scope: str = DEFAULT_SCOPE
+    access_token_expires_in: Optional[int] = None
+
+    def auth(self, base_url: str) -> AuthBase:
+        return ClientCredentialsOAuth(
+            self.client_id,
+            self.client_secret,
+            token_url(base_url),
+            scope=self.scope or DEFAULT_SCOPE,
+            expires_in=_check_expires_in(self.access_token_expires_in),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ZendeskOAuthClientCredentials(client_id={self.client_id!r},"
+            f" client_secret={_masked(self.client_secret)})"
+        )
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
 
 @configspec
 class ZendeskOAuthTokenCredentials(CredentialsConfiguration):
-    """An OAuth access token, sent as `Authorization: Bearer ...`."""
+    """An OAuth access token, sent as `Authorization: Bearer ...` (never refreshed)."""
 
     oauth_token: TSecretStrValue = None
 
-    def auth(self) -> AuthBase:
+    def auth(self, base_url: str) -> AuthBase:
         return BearerTokenAuth(token=self.oauth_token)
 
     def __repr__(self) -> str:
-        return "ZendeskOAuthTokenCredentials(oauth_token=***)"
+        return f"ZendeskOAuthTokenCredentials(oauth_token={_masked(self.oauth_token)})"
+
+    def __str__(self) -> str:
+        return self.__repr__()
 
 
 @configspec
@@ -41,7 +185,7 @@ class ZendeskApiTokenCredentials(CredentialsConfiguration):
     email: str = None
     api_token: TSecretStrValue = None
 
-    def auth(self) -> AuthBase:
+    def auth(self, base_url: str) -> AuthBase:
         logger.warning(
             "Authenticating with an API token: Zendesk stops accepting API tokens on %s."
             " Switch to OAuth (see the README, section Credentials).",
@@ -50,7 +194,15 @@ class ZendeskApiTokenCredentials(CredentialsConfiguration):
         return HttpBasicAuth(username=f"{self.email}/token", password=self.api_token)
 
     def __repr__(self) -> str:
-        return f"ZendeskApiTokenCredentials(email={self.email!r}, api_token=***)"
+        return f"ZendeskApiTokenCredentials(email={self.email!r}, api_token={_masked(self.api_token)})"
+
+    def __str__(self) -> str:
+        return self.__repr__()
 
 
-ZendeskCredentials = Union[ZendeskOAuthTokenCredentials, ZendeskApiTokenCredentials]
+ZendeskCredentials = Union[
+    ZendeskOAuthRefreshCredentials,
+    ZendeskOAuthClientCredentials,
+    ZendeskOAuthTokenCredentials,
+    ZendeskApiTokenCredentials,
+]

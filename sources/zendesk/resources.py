@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -86,13 +87,21 @@ class SourceContext:
     deletions: str = "hard"
     now: Callable[[], float] = lambda: datetime.now(timezone.utc).timestamp()
     _field_definitions: Dict[str, List[Row]] = field(default_factory=dict)
+    _field_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def export_start(self, value: int) -> int:
         """Zendesk refuses a start_time in the last minute; never ask for one."""
         return max(0, min(int(value), int(self.now()) - EXPORT_MIN_AGE_SECONDS))
 
     def field_definitions(self, kind: str) -> List[Row]:
-        """Field definitions, fetched once per run (ticket_fields also feeds its own table)."""
+        """Field definitions, fetched once per run (ticket_fields also feeds its own table).
+
+        Resources run in parallel threads; the lock makes the second caller wait for the
+        first one's answer instead of sending the same request again."""
+        with self._field_lock:
+            return self._load_field_definitions(kind)
+
+    def _load_field_definitions(self, kind: str) -> List[Row]:
         if kind not in self._field_definitions:
             endpoint = FIELD_DEFINITIONS[kind]
             rows: List[Row] = []
@@ -165,7 +174,8 @@ def _export_pages(
         pages += 1
         rows += len(page)
         logger.info("%s: page %d, %d rows so far", name, pages, rows)
-        yield page
+        if page:
+            yield page
         if pages >= ctx.batch_pages and paginator.has_next_page:
             logger.info("%s: batch of %d pages done; the next batch continues from here", name, pages)
             mark_batch(drained=False)
@@ -332,6 +342,8 @@ def ticket_resources(ctx: SourceContext) -> List[DltResource]:
 
     @dlt.transformer(data_from=reader, name="tickets", primary_key="id", write_disposition="merge")
     def tickets(page: List[Row]) -> Iterator[Any]:
+        if not page:
+            return
         catalog = ctx.catalog("ticket")
         rows = [catalog.pivot({k: v for k, v in ticket.items() if k != "metric_set"}) for ticket in page]
         yield dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=catalog.column_hints()))
@@ -478,6 +490,8 @@ def user_resources(ctx: SourceContext) -> List[DltResource]:
 
     @dlt.transformer(data_from=reader, name="users", primary_key="id", write_disposition="merge")
     def users(page: List[Row]) -> Iterator[Any]:
+        if not page:
+            return
         catalog = ctx.catalog("user")
         rows = [catalog.pivot(dict(user)) for user in page]
         yield dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=catalog.column_hints()))
@@ -494,8 +508,8 @@ def organizations(ctx: SourceContext) -> DltResource:
             "updated_at", initial_value=epoch_to_iso(ctx.start_epoch), primary_key=()
         ),
     ) -> Iterator[Any]:
-        catalog = ctx.catalog("organization")
         for page in body(cursor):  # type: ignore[operator]
+            catalog = ctx.catalog("organization")
             rows = [catalog.pivot(dict(org)) for org in page]
             yield dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=catalog.column_hints()))
 

@@ -84,7 +84,7 @@ def test_next_page_on_another_host_is_refused(
     zendesk_http.register_uri(
         "GET", f"{API}/channels/voice/phone_numbers", json={"phone_numbers": [{"id": 1}], "next_page": next_page}
     )
-    client = make_client(auth=ZendeskOAuthTokenCredentials(oauth_token=SECRET).auth())
+    client = make_client(auth=ZendeskOAuthTokenCredentials(oauth_token=SECRET).auth("https://acme.zendesk.com"))
     seen: List[Any] = []
     with pytest.raises(ZendeskConfigError) as info:
         for rows, _ in client.pages(PHONES, list_paginator(PHONES), list_params(PHONES)):
@@ -108,7 +108,7 @@ def test_next_page_downgraded_to_plain_http_is_refused(
     zendesk_http.register_uri(
         "GET", "http://acme.zendesk.com/api/v2/channels/voice/phone_numbers", json={"phone_numbers": [], "next_page": None}
     )
-    client = make_client(auth=ZendeskOAuthTokenCredentials(oauth_token=SECRET).auth())
+    client = make_client(auth=ZendeskOAuthTokenCredentials(oauth_token=SECRET).auth("https://acme.zendesk.com"))
     error = None
     try:
         list(client.pages(PHONES, list_paginator(PHONES), list_params(PHONES)))
@@ -134,8 +134,8 @@ def test_loopback_base_url_with_port_is_the_allowed_host(zendesk_http: requests_
 @pytest.mark.parametrize(
     "auth_factory",
     [
-        pytest.param(lambda: ZendeskApiTokenCredentials(email="admin@acme.com", api_token=SECRET).auth(), id="api-token"),
-        pytest.param(lambda: ZendeskOAuthTokenCredentials(oauth_token=SECRET).auth(), id="oauth"),
+        pytest.param(lambda: ZendeskApiTokenCredentials(email="admin@acme.com", api_token=SECRET).auth("https://acme.zendesk.com"), id="api-token"),
+        pytest.param(lambda: ZendeskOAuthTokenCredentials(oauth_token=SECRET).auth("https://acme.zendesk.com"), id="oauth"),
     ],
 )
 def test_401_raises_auth_error_without_the_secret(
@@ -422,7 +422,7 @@ def test_basic_auth_header_is_email_slash_token(
     make_client: Callable[..., ZendeskClient], zendesk_http: requests_mock.Adapter
 ) -> None:
     zendesk_http.register_uri("GET", f"{API}/groups", json=GROUPS_PAGE)
-    auth = ZendeskApiTokenCredentials(email="admin@acme.com", api_token="apitoken").auth()
+    auth = ZendeskApiTokenCredentials(email="admin@acme.com", api_token="apitoken").auth("https://acme.zendesk.com")
     list_groups(make_client(auth=auth))
     expected = base64.b64encode(b"admin@acme.com/token:apitoken").decode()
     assert zendesk_http.last_request.headers["Authorization"] == f"Basic {expected}"
@@ -430,7 +430,7 @@ def test_basic_auth_header_is_email_slash_token(
 
 def test_bearer_auth_header(make_client: Callable[..., ZendeskClient], zendesk_http: requests_mock.Adapter) -> None:
     zendesk_http.register_uri("GET", f"{API}/groups", json=GROUPS_PAGE)
-    list_groups(make_client(auth=ZendeskOAuthTokenCredentials(oauth_token="oauth-abc").auth()))
+    list_groups(make_client(auth=ZendeskOAuthTokenCredentials(oauth_token="oauth-abc").auth("https://acme.zendesk.com")))
     assert zendesk_http.last_request.headers["Authorization"] == "Bearer oauth-abc"
 
 
