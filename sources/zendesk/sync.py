@@ -18,6 +18,7 @@ from dlt.common.pipeline import LoadInfo
 from dlt.extract.source import DltSource
 from dlt.pipeline.pipeline import Pipeline
 
+from . import recovery
 from .settings import state_holder
 
 logger = logging.getLogger(__name__)
@@ -52,11 +53,19 @@ def pending_readers(pipeline: Pipeline, tables: Sequence[str]) -> List[str]:
 
 
 def finish_pending_loads(pipeline: Pipeline) -> Optional[LoadInfo]:
-    """Load packages a crashed run extracted but never loaded, before extracting anew."""
-    if not pipeline.has_pending_data:
-        return None
-    logger.info("Loading the data a previous, interrupted run had already extracted")
-    return pipeline.run()
+    """Load packages a crashed run extracted but never loaded, before extracting anew.
+
+    Rows that dlt writes twice when it resumes a job the crash left in doubt are collapsed
+    afterwards (see `recovery.py`)."""
+    note = recovery.note_in_doubt(pipeline)
+    info = None
+    if pipeline.has_pending_data:
+        logger.info("Loading the data a previous, interrupted run had already extracted")
+        info = pipeline.run()
+    if note:
+        recovery.collapse_replayed_rows(pipeline, note)
+        recovery.forget(pipeline)
+    return info
 
 
 def run_until_drained(

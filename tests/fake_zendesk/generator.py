@@ -145,10 +145,6 @@ LOCATIONS = (
 )
 TIME_ZONES = ("Copenhagen", "Pacific Time (US & Canada)", "Moscow", "Cairo", "Brasilia", "Tokyo", "UTC")
 LOCALES = ("en-US", "da", "ru", "ar", "pt-BR", "ja", "de", "fr")
-METRICS = (
-    "agent_work_time", "pausable_update_time", "periodic_update_time", "reply_time",
-    "requester_wait_time", "resolution_time",
-)
 
 TICKET_FIELD_TYPES = (
     "text", "textarea", "checkbox", "date", "integer", "decimal", "regexp", "tagger", "multiselect", "lookup",
@@ -561,7 +557,7 @@ class Account:
             "details": None,
             "notes": "VIP — handle with care" if rng.random() < 0.05 else None,
             "signature": f"Best regards,\n{first}" if role != "end-user" else None,
-            "last_login_at": iso(rng.between(updated - 10 * DAY, updated)) if role != "end-user" or rng.random() < 0.3 else None,
+            "last_login_at": iso(rng.between(max(created, updated - 10 * DAY), updated)) if role != "end-user" or rng.random() < 0.3 else None,
             "created_at": iso(created),
             "updated_at": iso(updated),
         }

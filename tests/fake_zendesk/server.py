@@ -25,8 +25,10 @@ import random
 import re
 import secrets
 import socket
+import sys
 import threading
 import time
+import traceback
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -267,7 +269,9 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients hanging up mid-answer are normal here (drop tests, stop()); stay quiet."""
+        """Clients hanging up mid-answer are normal here (drop tests, stop()); stay quiet about those."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -597,7 +601,11 @@ class FakeZendesk:
         req = Request(method, path, route, _ID_SEGMENT.sub("/{id}", route), dict(pairs), pairs, headers, body)
         with self._stats_lock:
             self._requests[req.template] += 1
-        reply, drop = self._answer(req)
+        try:
+            reply, drop = self._answer(req)
+        except Exception as exc:  # a bug in the fake: say so loudly instead of hanging up
+            traceback.print_exc()
+            reply, drop = json_reply(500, {"error": "FakeZendeskBug", "description": repr(exc)}), False
         with self._stats_lock:
             if reply.status >= 400:
                 self._statuses[f"{reply.status} {req.template}"] += 1

@@ -1,0 +1,117 @@
+"""Exactly-once loading after a crash in the middle of dlt's load step.
+
+dlt (1.31) commits a load job's rows in the destination, and only afterwards records on
+local disk that the job finished. A crash between the two (tens of milliseconds per job,
+and a package has dozens of jobs) makes dlt run the job again when the package is
+resumed: append tables get every row of that job twice, and merge tables with nested
+tables do too (their staging copy is not cleared on resume). The copies are exact: same
+`_dlt_id`, same `_dlt_load_id`.
+
+So before a pending package is resumed, the packages that may hold such a job are noted
+durably (with their tables), and after the resumed load commits, rows sharing a `_dlt_id`
+in those tables are collapsed to one. A crash during the cleanup simply repeats it on the
+next run; the note is removed only after the cleanup has committed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Dict, List, Set
+
+from dlt.common.storages.load_package import ParsedLoadJobFileName
+from dlt.pipeline.pipeline import Pipeline
+
+logger = logging.getLogger(__name__)
+
+NOTE_FILE = "zendesk_in_doubt_loads.json"
+
+
+def _note_path(pipeline: Pipeline) -> str:
+    return os.path.join(pipeline.working_dir, NOTE_FILE)
+
+
+def in_doubt_packages(pipeline: Pipeline) -> Dict[str, List[str]]:
+    """Normalized packages with a started job not recorded as finished, and their tables."""
+    try:
+        storage = pipeline._get_load_storage()
+        packages = storage.normalized_packages
+        load_ids = storage.list_normalized_packages()
+    except (FileNotFoundError, OSError):
+        return {}
+    found: Dict[str, List[str]] = {}
+    for load_id in load_ids:
+        finished = set(packages.list_pending_transitions(load_id))
+        started = [os.path.basename(f) for f in packages.list_started_jobs(load_id)]
+        if any(name not in finished for name in started):
+            jobs = [*started, *(os.path.basename(f) for f in packages.list_new_jobs(load_id))]
+            found[load_id] = sorted({ParsedLoadJobFileName.parse(name).table_name for name in jobs})
+    return found
+
+
+def _write_note(path: str, note: Dict[str, List[str]]) -> None:
+    temp = f"{path}.tmp"
+    with open(temp, "w", encoding="utf-8") as handle:
+        json.dump(note, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+
+
+def note_in_doubt(pipeline: Pipeline) -> Dict[str, List[str]]:
+    """Durably remember in-doubt packages BEFORE dlt re-runs their jobs."""
+    path = _note_path(pipeline)
+    note: Dict[str, List[str]] = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            note = json.load(handle)
+    fresh = {k: v for k, v in in_doubt_packages(pipeline).items() if k not in note}
+    if fresh:
+        note.update(fresh)
+        _write_note(path, note)
+    return note
+
+
+def collapse_replayed_rows(pipeline: Pipeline, note: Dict[str, List[str]]) -> Dict[str, int]:
+    """Keep one row per `_dlt_id` in the noted tables; return the groups collapsed per table."""
+    tables: Set[str] = {table for names in note.values() for table in names}
+    schema = pipeline.default_schema
+    collapsed: Dict[str, int] = {}
+    with pipeline.sql_client() as client:
+        for table in sorted(tables):
+            columns = list(schema.tables.get(table, {}).get("columns", {}))
+            if "_dlt_id" not in columns or not client.has_dataset():
+                continue
+            name = client.make_qualified_table_name(table)
+            keep = client.make_qualified_table_name(f"{table}__zd_replay")
+            cols = ", ".join(client.escape_column_name(c) for c in columns)
+            try:
+                duplicated = client.execute_sql(
+                    f"SELECT _dlt_id FROM {name} GROUP BY _dlt_id HAVING COUNT(*) > 1"
+                )
+            except Exception:  # the table was never created: nothing to collapse
+                continue
+            if not duplicated:
+                continue
+            with client.begin_transaction():
+                client.execute_sql(f"DROP TABLE IF EXISTS {keep}")
+                client.execute_sql(
+                    f"CREATE TABLE {keep} AS SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() OVER"
+                    f" (PARTITION BY _dlt_id ORDER BY _dlt_id) AS zd_rn FROM {name} WHERE _dlt_id IN"
+                    f" (SELECT _dlt_id FROM {name} GROUP BY _dlt_id HAVING COUNT(*) > 1)) AS d"
+                    " WHERE zd_rn = 1"
+                )
+                client.execute_sql(f"DELETE FROM {name} WHERE _dlt_id IN (SELECT _dlt_id FROM {keep})")
+                client.execute_sql(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {keep}")
+                client.execute_sql(f"DROP TABLE {keep}")
+            collapsed[table] = len(duplicated)
+    if collapsed:
+        logger.warning("Removed rows a crashed load had written twice: %s", collapsed)
+    return collapsed
+
+
+def forget(pipeline: Pipeline) -> None:
+    path = _note_path(pipeline)
+    if os.path.exists(path):
+        os.remove(path)
