@@ -391,15 +391,27 @@ def _audit_row(event: Row) -> Row:
         "author_id": event.get("updater_id"),
         "via": {"channel": event.get("via")},
         "metadata": {"system": event.get("system") or {}},
-        "events": event.get("child_events") or [],
+        "events": _flat_event_values(event.get("child_events") or []),
     }
+
+
+def _flat_event_values(events: List[Row]) -> List[Row]:
+    """Audit events carry `value` / `previous_value` as a string, a number, a boolean or a
+    list (tags), depending on the field. One text column holds them all: strings as sent,
+    anything else as JSON text, so no variant columns and no child tables per value."""
+    for event in events:
+        for key in ("value", "previous_value"):
+            value = event.get(key)
+            if value is not None and not isinstance(value, str):
+                event[key] = json.dumps(value, ensure_ascii=False)
+    return events
 
 
 AUDIT_EVENT_HINTS = {
     "events": {
         "columns": {
-            "value": {"name": "value", "data_type": "json"},
-            "previous_value": {"name": "previous_value", "data_type": "json"},
+            "value": {"name": "value", "data_type": "text"},
+            "previous_value": {"name": "previous_value", "data_type": "text"},
         }
     }
 }
@@ -476,6 +488,8 @@ def _ticket_audits(ctx: SourceContext, endpoint: Endpoint, ticket_id: int) -> Li
         for audits, _ in ctx.client.pages(
             endpoint, list_paginator(endpoint), list_params(endpoint), path=path, plan_gated=True
         ):
+            for audit in audits:
+                audit["events"] = _flat_event_values(audit.get("events") or [])
             rows.extend(audits)
     except TableUnavailable as error:
         if error.status_code != 404:
