@@ -66,8 +66,11 @@ class PacedAdapter(HTTPAdapter):
                 f"Refusing to send a request to '{parts.scheme}://{parts.netloc}': only"
                 f" '{self._origin[0]}://{self._origin[1]}' receives this account's credentials."
             )
-        self._budget.acquire(parts.path)
-        response = super().send(request, *args, **kwargs)
+        release = self._budget.acquire(parts.path)
+        try:
+            response = super().send(request, *args, **kwargs)
+        finally:
+            release()
         retry_after = response.headers.get("Retry-After")
         if retry_after:
             response.headers["Retry-After"] = normalize_retry_after(retry_after) or retry_after

@@ -12,20 +12,23 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections import deque
-from typing import Callable, Deque, Dict, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from requests.structures import CaseInsensitiveDict
 
 EXPORT_PATH_MARKER = "/api/v2/incremental/"
 
-#: Our window is this much longer than Zendesk's: requests reach the server a little after
-#: we send them, unevenly, and a window measured on arrival must never see one too many.
-WINDOW_MARGIN = 1.05
+
 
 
 class SlidingWindowLimiter:
-    """Allows at most `limit` acquisitions in any `window` seconds; thread-safe."""
+    """Allows at most `limit` requests in any `window` seconds; thread-safe.
+
+    A request's slot is stamped when it is sent and stamped again when its answer has
+    arrived (`release`). Zendesk counts a request when it arrives, which is between the
+    two, so measuring the window from the answer means the server can never see one
+    request too many, however the network delays vary; no safety margin is needed.
+    """
 
     def __init__(
         self,
@@ -40,23 +43,28 @@ class SlidingWindowLimiter:
         self.window = window
         self._clock = clock
         self._sleep = sleep
-        self._sent: Deque[float] = deque()
+        self._slots: List[List[float]] = []
         self._lock = threading.Lock()
         self.waited_seconds = 0.0
 
-    def acquire(self) -> None:
-        """Block until one more request fits in the window, then record it."""
+    def acquire(self) -> List[float]:
+        """Block until one more request fits in the window; return its slot."""
         while True:
             with self._lock:
                 now = self._clock()
-                while self._sent and now - self._sent[0] >= self.window:
-                    self._sent.popleft()
-                if len(self._sent) < self.limit:
-                    self._sent.append(now)
-                    return
-                wait = self.window - (now - self._sent[0])
+                self._slots = [slot for slot in self._slots if now - slot[0] < self.window]
+                if len(self._slots) < self.limit:
+                    slot = [now]
+                    self._slots.append(slot)
+                    return slot
+                wait = self.window - (now - min(slot[0] for slot in self._slots))
             self.waited_seconds += wait
             self._sleep(wait)
+
+    def release(self, slot: List[float]) -> None:
+        """Stamp the slot with the time the answer arrived."""
+        with self._lock:
+            slot[0] = max(slot[0], self._clock())
 
 
 #: Account pace before Zendesk has told us the account's limit (the smallest plan allows 200).
@@ -83,7 +91,6 @@ class RateBudget:
             raise ValueError("account_share must be in (0, 1]")
         self._pinned = max_requests_per_minute is not None
         self._share = account_share
-        window *= WINDOW_MARGIN
         self.account = SlidingWindowLimiter(max_requests_per_minute or INITIAL_ACCOUNT_LIMIT, window)
         self._export_limit = export_requests_per_minute
         self._window = window
@@ -99,12 +106,22 @@ class RateBudget:
                 self._exports[endpoint] = limiter
             return limiter
 
-    def acquire(self, path: str) -> None:
-        """Wait for room in the export bucket (if `path` is an export), then the account's."""
+    def acquire(self, path: str) -> Callable[[], None]:
+        """Wait for room in the export bucket (if `path` is an export), then the account's.
+
+        Returns the function to call once the answer has arrived."""
+        taken: List[Tuple[SlidingWindowLimiter, List[float]]] = []
         if EXPORT_PATH_MARKER in path:
             endpoint = path.split("?", 1)[0].removesuffix(".json")
-            self._export_limiter(endpoint).acquire()
-        self.account.acquire()
+            limiter = self._export_limiter(endpoint)
+            taken.append((limiter, limiter.acquire()))
+        taken.append((self.account, self.account.acquire()))
+
+        def release() -> None:
+            for owner, slot in taken:
+                owner.release(slot)
+
+        return release
 
     def observe(self, headers: CaseInsensitiveDict) -> None:
         """Follow the account limit Zendesk reports (unless the user pinned one)."""

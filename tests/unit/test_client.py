@@ -479,9 +479,9 @@ class SpyBudget(RateBudget):
         self.acquired: List[str] = []
         self.observed: List[CaseInsensitiveDict] = []
 
-    def acquire(self, path: str) -> None:
+    def acquire(self, path: str) -> Callable[[], None]:
         self.acquired.append(path)
-        super().acquire(path)
+        return super().acquire(path)
 
     def observe(self, headers: CaseInsensitiveDict) -> None:
         self.observed.append(headers)

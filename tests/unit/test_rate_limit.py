@@ -175,3 +175,26 @@ def test_budget_refuses_bad_share(share: float) -> None:
 )
 def test_normalize_retry_after(value: str, expected: str) -> None:
     assert normalize_retry_after(value) == expected
+
+
+def test_window_counts_from_the_answer_so_slow_answers_delay_the_next_request() -> None:
+    """The server counts a request when it arrives, somewhere between our send and the
+    answer; measuring from the answer means it never sees one request too many."""
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(1, window=10.0, clock=fake.clock, sleep=fake.sleep)
+    start = fake.now
+    slot = limiter.acquire()  # sent at t=0
+    fake.now += 4.0
+    limiter.release(slot)  # answered at t=4
+    limiter.acquire()  # may only go at t=14, not t=10
+    assert fake.sleeps == [pytest.approx(10.0)]
+    assert fake.now == pytest.approx(start + 14.0)
+
+
+def test_budget_release_stamps_both_buckets_of_an_export(fake_time: FakeTime) -> None:
+    budget = RateBudget(1, 1, window=10.0)
+    release = budget.acquire("/api/v2/incremental/tickets/cursor")
+    fake_time.now += 3.0
+    release()
+    budget.acquire("/api/v2/groups")  # the account bucket waits from the answer at t=3
+    assert fake_time.sleeps == [pytest.approx(10.0)]
