@@ -14,6 +14,7 @@ top lives here:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -153,7 +154,7 @@ class ZendeskClient:
         `ZendeskAuthError` / `ZendeskApiError` with an actionable message otherwise.
         """
         hook = self._status_policy(table or endpoint.data_key, plan_gated)
-        try:
+        with self._transport_errors():
             for page in self.rest.paginate(
                 path or endpoint.path,
                 params=dict(params or {}),
@@ -162,13 +163,6 @@ class ZendeskClient:
                 hooks={"response": [hook]},
             ):
                 yield list(page), page.response.json()
-        except requests.HTTPError as exc:
-            raise self._exhausted(exc.response) from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise ZendeskApiError(
-                f"Could not reach {self.base_url} ({type(exc).__name__}) after retrying. Check the"
-                " subdomain and the network, then rerun: the run resumes where it stopped."
-            ) from None
 
     def get(
         self,
@@ -179,17 +173,23 @@ class ZendeskClient:
     ) -> Dict[str, Any]:
         """One GET returning the decoded JSON body, under the same policy as `pages`."""
         hook = self._status_policy(table or path, plan_gated)
-        try:
+        with self._transport_errors():
             response = self.rest.get(path, params=dict(params or {}), hooks={"response": [hook]})
+        payload: Dict[str, Any] = response.json()
+        return payload
+
+    @contextlib.contextmanager
+    def _transport_errors(self) -> Iterator[None]:
+        """Turn what is left after dlt's retries into errors that say what to do."""
+        try:
+            yield
         except requests.HTTPError as exc:
             raise self._exhausted(exc.response) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise ZendeskApiError(
-                f"Could not reach {self.base_url} ({type(exc).__name__}). Check the subdomain"
-                " and the network."
+                f"Could not reach {self.base_url} ({type(exc).__name__}) after retrying. Check the"
+                " subdomain and the network, then rerun: the run resumes where it stopped."
             ) from None
-        payload: Dict[str, Any] = response.json()
-        return payload
 
     def _exhausted(self, response: Optional[requests.Response]) -> ZendeskApiError:
         status = response.status_code if response is not None else None

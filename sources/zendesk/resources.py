@@ -204,31 +204,22 @@ def cursor_export_reader(ctx: SourceContext, name: str, endpoint: Endpoint, curs
     return dlt.resource(read, name=name, selected=False, parallelized=True)
 
 
-def time_export_reader(
+def time_export_pages(
     ctx: SourceContext,
     name: str,
     endpoint: Endpoint,
     cursor_field: str,
-    initial: Any,
-    dedup_key: Any,
-    plan_gated_table: Optional[str] = None,
+    cursor: dlt.sources.incremental[Any],
 ) -> Iterator[List[Row]]:
-    """Body of a time-based export resource (organizations, ticket events, metric events)."""
-
-    def read(
-        cursor: dlt.sources.incremental[Any] = dlt.sources.incremental(
-            cursor_field, initial_value=initial, primary_key=dedup_key
-        ),
-    ) -> Iterator[List[Row]]:
-        start = ctx.export_start(iso_to_epoch(cursor.start_value))
-        dedup = BoundaryDedup(lambda row: iso_to_epoch(row[cursor_field]))
-        paginator = TimeExportPaginator(start, endpoint.page_size)
-        for page in _export_pages(ctx, name, endpoint, paginator):
-            kept = dedup.filter(page)
-            if kept:
-                yield kept
-
-    return read  # type: ignore[return-value]
+    """One batch of a time-based export (organizations, ticket events, metric events) from
+    the incremental's start, without the rows Zendesk repeats at page boundaries."""
+    start = ctx.export_start(iso_to_epoch(cursor.start_value))
+    dedup = BoundaryDedup(lambda row: iso_to_epoch(row[cursor_field]))
+    paginator = TimeExportPaginator(start, endpoint.page_size)
+    for page in _export_pages(ctx, name, endpoint, paginator):
+        kept = dedup.filter(page)
+        if kept:
+            yield kept
 
 
 def _full_list(ctx: SourceContext, spec: TableSpec) -> Iterator[List[Row]]:
@@ -420,12 +411,15 @@ AUDIT_EVENT_HINTS = {
 def ticket_event_resources(ctx: SourceContext) -> List[DltResource]:
     """ticket_comments and ticket_audits from one pass over the ticket events export."""
     endpoint = TABLES_BY_NAME["ticket_comments"].endpoint
-    reader = dlt.resource(
-        time_export_reader(ctx, "ticket_events", endpoint, "timestamp", ctx.start_epoch, "id"),
-        name="ticket_events",
-        selected=False,
-        parallelized=True,
-    )
+
+    def read_events(
+        cursor: dlt.sources.incremental[int] = dlt.sources.incremental(
+            "timestamp", initial_value=ctx.start_epoch, primary_key="id"
+        ),
+    ) -> Iterator[List[Row]]:
+        yield from time_export_pages(ctx, "ticket_events", endpoint, "timestamp", cursor)
+
+    reader = dlt.resource(read_events, name="ticket_events", selected=False, parallelized=True)
 
     @dlt.transformer(data_from=reader, name="ticket_comments", primary_key="id", write_disposition="merge")
     def ticket_comments(page: List[Row]) -> Iterator[List[Row]]:
@@ -514,15 +508,17 @@ def user_resources(ctx: SourceContext) -> List[DltResource]:
 
 
 def organizations(ctx: SourceContext) -> DltResource:
+    """organizations from the time-based export, with typed custom fields. No id dedup at
+    the cursor: an organization changed twice within one second must load its second
+    version (merge makes the re-read boundary row harmless)."""
     spec = TABLES_BY_NAME["organizations"]
-    body = time_export_reader(ctx, "organizations", spec.endpoint, "updated_at", epoch_to_iso(ctx.start_epoch), ())
 
     def read(
         cursor: dlt.sources.incremental[str] = dlt.sources.incremental(
             "updated_at", initial_value=epoch_to_iso(ctx.start_epoch), primary_key=()
         ),
     ) -> Iterator[Any]:
-        for page in body(cursor):  # type: ignore[operator]
+        for page in time_export_pages(ctx, spec.name, spec.endpoint, "updated_at", cursor):
             catalog = ctx.catalog("organization")
             rows = [catalog.pivot(dict(org)) for org in page]
             yield dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=catalog.column_hints()))
@@ -531,9 +527,18 @@ def organizations(ctx: SourceContext) -> DltResource:
 
 
 def ticket_metric_events(ctx: SourceContext) -> DltResource:
+    """Metric events never change, so dlt's id dedup at the cursor is exactly right."""
     spec = TABLES_BY_NAME["ticket_metric_events"]
+
+    def read(
+        cursor: dlt.sources.incremental[str] = dlt.sources.incremental(
+            "time", initial_value=epoch_to_iso(ctx.start_epoch), primary_key="id"
+        ),
+    ) -> Iterator[List[Row]]:
+        yield from time_export_pages(ctx, spec.name, spec.endpoint, "time", cursor)
+
     return dlt.resource(
-        time_export_reader(ctx, "ticket_metric_events", spec.endpoint, "time", epoch_to_iso(ctx.start_epoch), "id"),
+        read,
         name="ticket_metric_events",
         primary_key="id",
         write_disposition="merge",

@@ -281,9 +281,6 @@ FIELD_DEFINITIONS: Dict[str, Endpoint] = {
     "organization": _list("/organization_fields", "organization_fields"),
 }
 
-#: Soft-deleted users are listed here; merged into `users` as tombstone updates.
-DELETED_USERS = _list("/deleted_users", "deleted_users")
-
 
 def state_holder(table: str) -> Optional[str]:
     """The resource whose state holds the export cursor of `table` (None: not an export)."""
