@@ -33,7 +33,8 @@ def _note_path(pipeline: Pipeline) -> str:
 
 
 def in_doubt_packages(pipeline: Pipeline) -> Dict[str, List[str]]:
-    """Normalized packages with a started job not recorded as finished, and their tables."""
+    """Normalized packages with started jobs not recorded as finished, and those jobs'
+    tables: only a job that may already have committed can write its rows twice."""
     try:
         storage = pipeline._get_load_storage()
         packages = storage.normalized_packages
@@ -44,9 +45,9 @@ def in_doubt_packages(pipeline: Pipeline) -> Dict[str, List[str]]:
     for load_id in load_ids:
         finished = set(packages.list_pending_transitions(load_id))
         started = [os.path.basename(f) for f in packages.list_started_jobs(load_id)]
-        if any(name not in finished for name in started):
-            jobs = [*started, *(os.path.basename(f) for f in packages.list_new_jobs(load_id))]
-            found[load_id] = sorted({ParsedLoadJobFileName.parse(name).table_name for name in jobs})
+        doubtful = [name for name in started if name not in finished]
+        if doubtful:
+            found[load_id] = sorted({ParsedLoadJobFileName.parse(name).table_name for name in doubtful})
     return found
 
 
