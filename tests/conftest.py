@@ -69,13 +69,14 @@ def sync(
     pipeline: dlt.Pipeline,
     fake: FakeZendesk,
     tables: Optional[Sequence[str]] = None,
+    refresh: Optional[str] = None,
     **overrides: Any,
-) -> List[Any]:
+) -> Any:
     """Run the source to completion, as zendesk_pipeline.py does."""
     selected = select_tables(tables)
     args = source_args(fake, **overrides)
     return run_until_drained(
-        pipeline, lambda batch: zendesk_support(**args).with_resources(*batch), selected
+        pipeline, lambda batch: zendesk_support(**args).with_resources(*batch), selected, refresh=refresh
     )
 
 
