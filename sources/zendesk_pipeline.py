@@ -45,7 +45,8 @@ def load_zendesk(
 
     `destination` overrides the pipeline's default (DuckDB) with any dlt destination name.
     """
-    selected = select_tables(tables)
+    audits_mode = source_args.get("audits_mode") or dlt.config.get("sources.zendesk.audits_mode", str) or "events"
+    selected = select_tables(tables, audits_mode)
     pipeline = dlt.pipeline(
         pipeline_name=pipeline_name,
         destination="duckdb",
@@ -60,7 +61,7 @@ def load_zendesk(
         return zendesk_support(**source_args).with_resources(*batch_tables)
 
     started_at = int(time.time())
-    result = run_until_drained(pipeline, make_source, selected, **run_kwargs)
+    result = run_until_drained(pipeline, make_source, selected, audits_mode=audits_mode, **run_kwargs)
     print(result.load_infos[-1])
     report_run(pipeline, result, started_at)
 

@@ -73,10 +73,15 @@ def sync(
     **overrides: Any,
 ) -> Any:
     """Run the source to completion, as zendesk_pipeline.py does."""
-    selected = select_tables(tables)
+    audits_mode = overrides.get("audits_mode", "events")
+    selected = select_tables(tables, audits_mode)
     args = source_args(fake, **overrides)
     return run_until_drained(
-        pipeline, lambda batch: zendesk_support(**args).with_resources(*batch), selected, refresh=refresh
+        pipeline,
+        lambda batch: zendesk_support(**args).with_resources(*batch),
+        selected,
+        audits_mode=audits_mode,
+        refresh=refresh,
     )
 
 

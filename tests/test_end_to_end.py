@@ -173,3 +173,27 @@ def test_full_refresh_reloads_everything_from_the_start(fake: Any, make_pipeline
     for table in ("tickets", "ticket_metrics", "ticket_audits", "users", "groups", "ticket_fields"):
         loads = {row[0] for row in query(pipeline, f"select distinct _dlt_load_id from {{t:{table}}}")}
         assert loads and not loads & first_loads, table
+
+
+def test_per_ticket_audits_mode_loads_full_audits_of_changed_tickets_only(fake: Any, make_pipeline: Any) -> None:
+    pipeline = make_pipeline()
+    sync(pipeline, fake, tables=["tickets"], audits_mode="per_ticket")
+    truth = fake.ground_truth()
+    live = {t["id"] for t in truth["tickets"] if t["status"] != "deleted"}
+    expected = {a["id"] for a in truth["ticket_audits"] if a["ticket_id"] in live}
+    rows = query(pipeline, "select id from {t:ticket_audits}")
+    assert sorted(r[0] for r in rows) == sorted(expected)  # no duplicates, none missing
+    assert fake.request_counts()["/api/v2/tickets/{id}/audits"] == len(live)
+
+    changes = fake.mutate(seed=61, fraction=0.05)
+    fake.reset_counts()
+    sync(pipeline, fake, tables=["tickets"], audits_mode="per_ticket")
+    changed_live = {t for t in changes["tickets_updated"] + changes["tickets_created"]} & {
+        t["id"] for t in fake.ground_truth()["tickets"] if t["status"] != "deleted"
+    }
+    assert fake.request_counts()["/api/v2/tickets/{id}/audits"] == len(changed_live)
+    truth = fake.ground_truth()
+    ids = [r[0] for r in query(pipeline, "select id from {t:ticket_audits}")]
+    assert len(ids) == len(set(ids)), "an audit was appended twice"
+    expected = {a["id"] for a in truth["ticket_audits"] if a["ticket_id"] in live | changed_live}
+    assert set(ids) == expected

@@ -82,7 +82,7 @@ def build_client(
     return ZendeskClient(root, credentials.auth(root), budget, headers=headers)
 
 
-def select_tables(requested: Optional[Sequence[str]]) -> List[str]:
+def select_tables(requested: Optional[Sequence[str]], audits_mode: str = "events") -> List[str]:
     """Validate table names and add the siblings that share an export with them."""
     if not requested:
         return list(TABLE_NAMES)
@@ -93,7 +93,7 @@ def select_tables(requested: Optional[Sequence[str]]) -> List[str]:
         )
     selected: List[str] = []
     for name in requested:
-        for table in siblings(name):
+        for table in siblings(name, audits_mode):
             if table not in selected:
                 selected.append(table)
     return selected

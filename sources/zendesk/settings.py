@@ -282,18 +282,26 @@ FIELD_DEFINITIONS: Dict[str, Endpoint] = {
 }
 
 
-def state_holder(table: str) -> Optional[str]:
+def reader_of(table: str, audits_mode: str = "events") -> Optional[str]:
+    """The shared reader `table` is fed by. With `audits_mode="per_ticket"`, ticket_audits
+    follows the ticket export (it fetches audits of the tickets that changed)."""
+    if table == "ticket_audits" and audits_mode == "per_ticket":
+        return TABLES_BY_NAME["tickets"].reader
+    return TABLES_BY_NAME[table].reader
+
+
+def state_holder(table: str, audits_mode: str = "events") -> Optional[str]:
     """The resource whose state holds the export cursor of `table` (None: not an export)."""
     spec = TABLES_BY_NAME[table]
     if spec.change_detection is not ChangeDetection.EXPORT_CURSOR:
         return None
-    return spec.reader or spec.name
+    return reader_of(table, audits_mode) or spec.name
 
 
-def siblings(table: str) -> Tuple[str, ...]:
+def siblings(table: str, audits_mode: str = "events") -> Tuple[str, ...]:
     """Tables that share `table`'s reader: they must be selected together, or the
     shared export cursor would move past rows the unselected sibling never saw."""
-    reader = TABLES_BY_NAME[table].reader
+    reader = reader_of(table, audits_mode)
     if reader is None:
         return (table,)
-    return tuple(spec.name for spec in TABLES if spec.reader == reader)
+    return tuple(spec.name for spec in TABLES if reader_of(spec.name, audits_mode) == reader)

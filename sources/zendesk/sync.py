@@ -44,12 +44,12 @@ class SyncResult:
                     self.row_counts[table] += rows
 
 
-def pending_readers(pipeline: Pipeline, tables: Sequence[str]) -> List[str]:
+def pending_readers(pipeline: Pipeline, tables: Sequence[str], audits_mode: str = "events") -> List[str]:
     """Export readers of `tables` whose last batch stopped before the end of the export."""
     resources: Dict[str, Any] = (
         pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
     )
-    holders = {holder for table in tables if (holder := state_holder(table))}
+    holders = {holder for table in tables if (holder := state_holder(table, audits_mode))}
     return sorted(h for h in holders if resources.get(h, {}).get("drained") is False)
 
 
@@ -90,6 +90,7 @@ def run_until_drained(
     make_source: Callable[[Sequence[str]], DltSource],
     tables: Sequence[str],
     max_batches: int = 10_000,
+    audits_mode: str = "events",
     **run_kwargs: Any,
 ) -> SyncResult:
     """Run batches until every selected export is drained.
@@ -109,10 +110,10 @@ def run_until_drained(
         result.batches = batch
         # Later batches only continue the exports: full-refresh options apply once.
         run_kwargs.pop("refresh", None)
-        waiting = pending_readers(pipeline, batch_tables)
+        waiting = pending_readers(pipeline, batch_tables, audits_mode)
         if not waiting:
             logger.info("All exports drained after %d batch(es)", batch)
             return result
-        batch_tables = [t for t in batch_tables if state_holder(t) in waiting]
+        batch_tables = [t for t in batch_tables if state_holder(t, audits_mode) in waiting]
         logger.info("Batch %d loaded; exports with more to fetch: %s", batch, ", ".join(waiting))
     raise RuntimeError(f"Exports still not drained after {max_batches} batches")
