@@ -62,7 +62,7 @@ def load_zendesk(
 
     started_at = int(time.time())
     result = run_until_drained(pipeline, make_source, selected, audits_mode=audits_mode, **run_kwargs)
-    print(result.load_infos[-1])
+    print(result.last_load_info)
     report_run(pipeline, result, started_at)
 
 

@@ -89,7 +89,10 @@ class FieldCatalog:
         kind: str,
         definitions: Iterable[Mapping[str, Any]],
         columns_state: MutableMapping[str, str],
+        column_types: Optional[Mapping[str, str]] = None,
     ) -> None:
+        """`column_types`: types the columns already have in the destination; they win
+        over the field's current type, so a type change never re-declares a column."""
         self.kind = kind
         self.attribute = SOURCE_ATTRIBUTE[kind]
         # field identity (ticket: id; user/organization: key) -> (column, dlt type)
@@ -107,7 +110,8 @@ class FieldCatalog:
                 column = self._new_column(definition, identity, taken)
                 columns_state[identity] = column
                 taken.add(column)
-            self._fields[identity] = (column, FIELD_TYPES.get(zendesk_type))
+            declared = (column_types or {}).get(column) or FIELD_TYPES.get(zendesk_type)
+            self._fields[identity] = (column, declared)
 
     def _identity(self, definition: Mapping[str, Any]) -> Optional[str]:
         value = definition.get("id") if self.kind == "ticket" else definition.get("key")

@@ -43,6 +43,9 @@ from .settings import (
 
 logger = logging.getLogger(__name__)
 
+#: The table whose custom columns each kind of field definition types.
+CUSTOM_FIELD_TABLES = {"ticket": "tickets", "user": "users", "organization": "organizations"}
+
 #: Tickets whose audits are fetched at once in `audits_mode="per_ticket"`.
 PER_TICKET_WORKERS = 4
 
@@ -123,8 +126,14 @@ class SourceContext:
         return self._field_definitions[kind]
 
     def catalog(self, kind: str) -> FieldCatalog:
+        """The custom-field catalog of `kind`, with the types its columns already have in
+        the destination schema: a field whose type changed in Zendesk keeps its column's
+        type, and values that no longer fit go to a dlt variant column."""
         columns_state = dlt.current.source_state().setdefault("custom_field_columns", {}).setdefault(kind, {})
-        return FieldCatalog(kind, self.field_definitions(kind), columns_state)
+        table = CUSTOM_FIELD_TABLES[kind]
+        existing = dlt.current.source_schema().tables.get(table, {}).get("columns", {})
+        column_types = {name: c["data_type"] for name, c in existing.items() if c.get("data_type")}
+        return FieldCatalog(kind, self.field_definitions(kind), columns_state, column_types)
 
 
 def record_skip(table: str, error: TableUnavailable) -> None:
@@ -213,13 +222,21 @@ def time_export_pages(
 ) -> Iterator[List[Row]]:
     """One batch of a time-based export (organizations, ticket events, metric events) from
     the incremental's start, without the rows Zendesk repeats at page boundaries."""
-    start = ctx.export_start(iso_to_epoch(cursor.start_value))
+    state = dlt.current.resource_state()
+    # `next_start_time` is where the paginator stood when the last batch ended. It can be
+    # past the cursor: after a page of more than 1000 rows sharing one second the paginator
+    # steps one second on, which the rows' cursor cannot express, so without it a batch
+    # that ended there would read the same page again, forever.
+    start = ctx.export_start(max(iso_to_epoch(cursor.start_value), state.get("next_start_time", 0)))
     dedup = BoundaryDedup(lambda row: iso_to_epoch(row[cursor_field]))
     paginator = TimeExportPaginator(start, endpoint.page_size)
-    for page in _export_pages(ctx, name, endpoint, paginator):
-        kept = dedup.filter(page)
-        if kept:
-            yield kept
+    try:
+        for page in _export_pages(ctx, name, endpoint, paginator):
+            kept = dedup.filter(page)
+            if kept:
+                yield kept
+    finally:
+        state["next_start_time"] = paginator.start_time
 
 
 def _full_list(ctx: SourceContext, spec: TableSpec) -> Iterator[List[Row]]:

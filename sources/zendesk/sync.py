@@ -29,14 +29,16 @@ SOURCE_NAME = "zendesk"
 
 @dataclass
 class SyncResult:
-    """What a whole sync did: batches run, rows per table over all batches, dlt's LoadInfos."""
+    """What a whole sync did: batches run, rows per table over all batches, and the last
+    batch's LoadInfo (not all of them: a LoadInfo holds its package's schema and jobs, and
+    a large account runs hundreds of batches in one process)."""
 
     batches: int = 0
     row_counts: Counter = field(default_factory=Counter)
-    load_infos: List[LoadInfo] = field(default_factory=list)
+    last_load_info: Optional[LoadInfo] = None
 
     def add(self, pipeline: Pipeline, info: LoadInfo) -> None:
-        self.load_infos.append(info)
+        self.last_load_info = info
         trace = pipeline.last_trace
         if trace is not None and trace.last_normalize_info is not None:
             for table, rows in trace.last_normalize_info.row_counts.items():
