@@ -5,7 +5,7 @@ the way Zendesk data can look in the wild: very wide and very long rows, emoji a
 right-to-left text, keys that are null or missing, more rows in one second than an
 export page holds. Edits of existing rows that keep their timestamps need nothing
 else: the fake's export indexes hold the same row objects. New rows and moved
-timestamps need the indexes rebuilt, see `refresh_indexes`.
+timestamps need the indexes rebuilt, see `FakeZendesk.refresh`.
 """
 
 from __future__ import annotations
@@ -33,28 +33,6 @@ OPTIONAL_TICKET_KEYS = (
     "due_at", "external_id", "satisfaction_rating", "collaborator_ids", "follower_ids",
     "email_cc_ids", "problem_id", "recipient", "via",
 )
-
-
-def refresh_indexes(fake: Any) -> None:
-    """Re-sort the fake's export indexes and drop its list caches after rows were added or
-    their timestamps moved.
-
-    The fake has no public hook for this (only `mutate()` and `add_custom_field()` refile
-    what they change), so this reaches into the same private members `FakeZendesk.__init__`
-    sets up. Wanted instead: a public `FakeZendesk.refresh()` (or an `edit()` context
-    manager) that does exactly this under the fake's lock.
-    """
-    missing = [name for name in ("_lock", "_build_indexes", "_users_by_id", "_orgs_by_id", "_version") if not hasattr(fake, name)]
-    if missing:
-        raise AssertionError(
-            f"FakeZendesk no longer has {missing}: tests/edge_data.py needs a public way to"
-            " re-index injected rows (e.g. FakeZendesk.refresh())."
-        )
-    with fake._lock:
-        fake._build_indexes()
-        fake._users_by_id = {u["id"]: u for u in fake.account.users}
-        fake._orgs_by_id = {o["id"]: o for o in fake.account.organizations}
-        fake._version += 1
 
 
 def live_tickets(fake: Any) -> List[Row]:
@@ -195,5 +173,5 @@ def add_same_second_rows(fake: Any, table: str, count: int, epoch: int) -> List[
             ids.append(audit_id)
     else:
         raise ValueError(table)
-    refresh_indexes(fake)
+    fake.refresh()
     return ids

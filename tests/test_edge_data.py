@@ -147,7 +147,7 @@ def test_custom_field_type_change_between_runs_puts_new_values_in_a_variant_colu
         ticket["updated_at"] = iso(stamp)
         ticket["generated_timestamp"] = stamp
         new_values[value] = ticket["id"]
-    edge_data.refresh_indexes(fake)
+    fake.refresh()
 
     bounded_sync(pipeline, fake)  # must not fail
     assert_matches_truth(pipeline, fake.ground_truth())

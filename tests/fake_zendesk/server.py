@@ -551,6 +551,16 @@ class FakeZendesk:
             copied: Dict[str, Any] = json.loads(json.dumps(definition))
         return copied
 
+    def refresh(self) -> None:
+        """Re-index after rows were added to `fake.account` or their timestamps moved by
+        hand (tests that build edge cases); `mutate()` and `add_custom_field()` do this
+        themselves."""
+        with self._lock:
+            self._build_indexes()
+            self._users_by_id = {u["id"]: u for u in self.account.users}
+            self._orgs_by_id = {o["id"]: o for o in self.account.organizations}
+            self._version += 1
+
     def ground_truth(self) -> Dict[str, List[Row]]:
         """Per table, the rows a correct replica holds now (see ground_truth.py)."""
         with self._lock:
