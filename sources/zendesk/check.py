@@ -42,9 +42,7 @@ class CheckResult:
 
 def _probe_params(spec: TableSpec) -> Dict[str, Any]:
     pagination = spec.endpoint.pagination
-    if pagination is Pagination.CURSOR_EXPORT:
-        return {"start_time": 0, "per_page": 1}
-    if pagination is Pagination.TIME_EXPORT:
+    if pagination in (Pagination.CURSOR_EXPORT, Pagination.TIME_EXPORT):
         return {"start_time": 0, "per_page": 1}
     if pagination is Pagination.CURSOR_LIST:
         return {"page[size]": 1}

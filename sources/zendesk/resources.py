@@ -33,11 +33,10 @@ from .paginators import CursorExportPaginator, TimeExportPaginator, list_paginat
 from .settings import (
     EXPORT_MIN_AGE_SECONDS,
     FIELD_DEFINITIONS,
-    LIST_PAGE_SIZE,
+    PER_TICKET_AUDITS,
     TABLES_BY_NAME,
     ChangeDetection,
     Endpoint,
-    Pagination,
     TableSpec,
 )
 
@@ -192,21 +191,22 @@ def _export_pages(
     mark_batch(drained=True)
 
 
-def cursor_export_reader(ctx: SourceContext, name: str, endpoint: Endpoint, cursor_field: str, initial: Any) -> DltResource:
-    """A cursor-based export (tickets, users) resumed from Zendesk's own cursor."""
+def cursor_export_reader(ctx: SourceContext, spec: TableSpec, initial: Any) -> DltResource:
+    """A cursor-based export (tickets, users) resumed from Zendesk's own cursor. No id
+    dedup at the cursor: the export's cursor never repeats a row, and a row changed twice
+    within one second must load its second version."""
+    name, endpoint = spec.reader, spec.endpoint
 
     def read(
         cursor: dlt.sources.incremental[Any] = dlt.sources.incremental(
-            cursor_field, initial_value=initial, primary_key=()
+            endpoint.export_cursor, initial_value=initial, primary_key=()
         ),
     ) -> Iterator[List[Row]]:
         state = dlt.current.resource_state()
         start = ctx.export_start(iso_to_epoch(cursor.start_value))
         paginator = CursorExportPaginator(start_time=start, cursor=state.get("after_cursor"))
         try:
-            for page in _export_pages(ctx, name, endpoint, paginator):
-                state["after_cursor"] = paginator.after_cursor
-                yield page
+            yield from _export_pages(ctx, name, endpoint, paginator)
         finally:
             state["after_cursor"] = paginator.after_cursor
 
@@ -214,11 +214,7 @@ def cursor_export_reader(ctx: SourceContext, name: str, endpoint: Endpoint, curs
 
 
 def time_export_pages(
-    ctx: SourceContext,
-    name: str,
-    endpoint: Endpoint,
-    cursor_field: str,
-    cursor: dlt.sources.incremental[Any],
+    ctx: SourceContext, name: str, endpoint: Endpoint, cursor: dlt.sources.incremental[Any]
 ) -> Iterator[List[Row]]:
     """One batch of a time-based export (organizations, ticket events, metric events) from
     the incremental's start, without the rows Zendesk repeats at page boundaries."""
@@ -228,7 +224,7 @@ def time_export_pages(
     # steps one second on, which the rows' cursor cannot express, so without it a batch
     # that ended there would read the same page again, forever.
     start = ctx.export_start(max(iso_to_epoch(cursor.start_value), state.get("next_start_time", 0)))
-    dedup = BoundaryDedup(lambda row: iso_to_epoch(row[cursor_field]))
+    dedup = BoundaryDedup(lambda row: iso_to_epoch(row[endpoint.export_cursor]))
     paginator = TimeExportPaginator(start, endpoint.page_size)
     try:
         for page in _export_pages(ctx, name, endpoint, paginator):
@@ -239,22 +235,31 @@ def time_export_pages(
         state["next_start_time"] = paginator.start_time
 
 
-def _full_list(ctx: SourceContext, spec: TableSpec) -> Iterator[List[Row]]:
+def _full_list(
+    ctx: SourceContext, spec: TableSpec, extra_params: Optional[Row] = None
+) -> Iterator[List[Row]]:
     endpoint = spec.endpoint
+    params = {**list_params(endpoint), **(extra_params or {})}
     for page, _ in ctx.client.pages(
-        endpoint, list_paginator(endpoint), list_params(endpoint), table=spec.name, plan_gated=spec.plan_gated
+        endpoint, list_paginator(endpoint), params, table=spec.name, plan_gated=spec.plan_gated
     ):
         yield page
+
+
+def _unless_unavailable(spec: TableSpec, pages: Iterable[List[Row]]) -> Iterator[List[Row]]:
+    """Pass pages through; a plan-gated table that is not on the plan ends quietly, with
+    one warning and a line in the run report."""
+    try:
+        yield from pages
+    except TableUnavailable as error:
+        record_skip(spec.name, error)
 
 
 def replace_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
     """Small tables without change tracking, replaced on every run."""
 
     def read() -> Iterator[List[Row]]:
-        try:
-            yield from _full_list(ctx, spec)
-        except TableUnavailable as error:
-            record_skip(spec.name, error)
+        yield from _unless_unavailable(spec, _full_list(ctx, spec))
 
     return dlt.resource(
         read, name=spec.name, primary_key=spec.primary_key, write_disposition="replace", parallelized=True
@@ -300,10 +305,7 @@ def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
         state["fingerprints"] = current
 
     def read_all() -> Iterator[List[Row]]:
-        try:
-            yield from _scanned_rows(ctx, spec)
-        except TableUnavailable as error:
-            record_skip(spec.name, error)
+        yield from _unless_unavailable(spec, _scanned_rows(ctx, spec))
 
     if ctx.deletions == "soft":
         return dlt.resource(
@@ -327,18 +329,11 @@ def satisfaction_ratings(ctx: SourceContext, spec: TableSpec) -> DltResource:
 
     def read(
         updated_at: dlt.sources.incremental[str] = dlt.sources.incremental(
-            "updated_at", initial_value=epoch_to_iso(ctx.start_epoch), primary_key=()
+            spec.cursor, initial_value=epoch_to_iso(ctx.start_epoch), primary_key=()
         ),
     ) -> Iterator[List[Row]]:
-        endpoint = spec.endpoint
-        params = {**list_params(endpoint), "start_time": iso_to_epoch(updated_at.start_value)}
-        try:
-            for page, _ in ctx.client.pages(
-                endpoint, list_paginator(endpoint), params, table=spec.name, plan_gated=True
-            ):
-                yield page
-        except TableUnavailable as error:
-            record_skip(spec.name, error)
+        start = {"start_time": iso_to_epoch(updated_at.start_value)}
+        yield from _unless_unavailable(spec, _full_list(ctx, spec, start))
 
     return dlt.resource(read, name=spec.name, primary_key="id", write_disposition="merge", parallelized=True)
 
@@ -346,7 +341,7 @@ def satisfaction_ratings(ctx: SourceContext, spec: TableSpec) -> DltResource:
 def ticket_resources(ctx: SourceContext) -> List[DltResource]:
     """tickets and ticket_metrics from one pass over the ticket export."""
     spec = TABLES_BY_NAME["tickets"]
-    reader = cursor_export_reader(ctx, spec.reader, spec.endpoint, "generated_timestamp", ctx.start_epoch)
+    reader = cursor_export_reader(ctx, spec, ctx.start_epoch)
 
     @dlt.transformer(data_from=reader, name="tickets", primary_key="id", write_disposition="merge")
     def tickets(page: List[Row]) -> Iterator[Any]:
@@ -427,16 +422,17 @@ AUDIT_EVENT_HINTS = {
 
 def ticket_event_resources(ctx: SourceContext) -> List[DltResource]:
     """ticket_comments and ticket_audits from one pass over the ticket events export."""
-    endpoint = TABLES_BY_NAME["ticket_comments"].endpoint
+    spec = TABLES_BY_NAME["ticket_comments"]
+    endpoint = spec.endpoint
 
     def read_events(
         cursor: dlt.sources.incremental[int] = dlt.sources.incremental(
-            "timestamp", initial_value=ctx.start_epoch, primary_key="id"
+            endpoint.export_cursor, initial_value=ctx.start_epoch, primary_key="id"
         ),
     ) -> Iterator[List[Row]]:
-        yield from time_export_pages(ctx, "ticket_events", endpoint, "timestamp", cursor)
+        yield from time_export_pages(ctx, spec.reader, endpoint, cursor)
 
-    reader = dlt.resource(read_events, name="ticket_events", selected=False, parallelized=True)
+    reader = dlt.resource(read_events, name=spec.reader, selected=False, parallelized=True)
 
     @dlt.transformer(data_from=reader, name="ticket_comments", primary_key="id", write_disposition="merge")
     def ticket_comments(page: List[Row]) -> Iterator[List[Row]]:
@@ -466,7 +462,7 @@ def per_ticket_audits(ctx: SourceContext, ticket_reader: DltResource) -> DltReso
     `metadata.custom`) from `/tickets/{id}/audits`, only for tickets changed since the last
     run. Costs one request per changed ticket; audits already loaded are not appended twice
     (created_at cursor plus id dedup)."""
-    endpoint = Endpoint("/tickets/{id}/audits", "audits", Pagination.CURSOR_LIST, LIST_PAGE_SIZE)
+    endpoint = PER_TICKET_AUDITS
 
     @dlt.transformer(
         data_from=ticket_reader,
@@ -478,7 +474,7 @@ def per_ticket_audits(ctx: SourceContext, ticket_reader: DltResource) -> DltReso
     def ticket_audits(
         page: List[Row],
         created_at: dlt.sources.incremental[str] = dlt.sources.incremental(
-            "created_at", initial_value=epoch_to_iso(ctx.start_epoch), primary_key="id"
+            TABLES_BY_NAME["ticket_audits"].cursor, initial_value=epoch_to_iso(ctx.start_epoch), primary_key="id"
         ),
     ) -> Iterator[List[Row]]:
         live = [ticket["id"] for ticket in page if ticket.get("status") != "deleted"]
@@ -509,9 +505,10 @@ def _ticket_audits(ctx: SourceContext, endpoint: Endpoint, ticket_id: int) -> Li
 
 
 def user_resources(ctx: SourceContext) -> List[DltResource]:
-    """users from the cursor export, typed custom fields, plus soft-deleted users."""
+    """users from the cursor export, with typed custom fields. Soft-deleted users come
+    through the export too, with `active: false`."""
     spec = TABLES_BY_NAME["users"]
-    reader = cursor_export_reader(ctx, spec.reader, spec.endpoint, "updated_at", epoch_to_iso(ctx.start_epoch))
+    reader = cursor_export_reader(ctx, spec, epoch_to_iso(ctx.start_epoch))
 
     @dlt.transformer(data_from=reader, name="users", primary_key="id", write_disposition="merge")
     def users(page: List[Row]) -> Iterator[Any]:
@@ -532,10 +529,10 @@ def organizations(ctx: SourceContext) -> DltResource:
 
     def read(
         cursor: dlt.sources.incremental[str] = dlt.sources.incremental(
-            "updated_at", initial_value=epoch_to_iso(ctx.start_epoch), primary_key=()
+            spec.endpoint.export_cursor, initial_value=epoch_to_iso(ctx.start_epoch), primary_key=()
         ),
     ) -> Iterator[Any]:
-        for page in time_export_pages(ctx, spec.name, spec.endpoint, "updated_at", cursor):
+        for page in time_export_pages(ctx, spec.name, spec.endpoint, cursor):
             catalog = ctx.catalog("organization")
             rows = [catalog.pivot(dict(org)) for org in page]
             yield dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=catalog.column_hints()))
@@ -549,10 +546,10 @@ def ticket_metric_events(ctx: SourceContext) -> DltResource:
 
     def read(
         cursor: dlt.sources.incremental[str] = dlt.sources.incremental(
-            "time", initial_value=epoch_to_iso(ctx.start_epoch), primary_key="id"
+            spec.endpoint.export_cursor, initial_value=epoch_to_iso(ctx.start_epoch), primary_key="id"
         ),
     ) -> Iterator[List[Row]]:
-        yield from time_export_pages(ctx, spec.name, spec.endpoint, "time", cursor)
+        yield from time_export_pages(ctx, spec.name, spec.endpoint, cursor)
 
     return dlt.resource(
         read,

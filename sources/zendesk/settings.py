@@ -282,6 +282,10 @@ FIELD_DEFINITIONS: Dict[str, Endpoint] = {
 }
 
 
+#: `audits_mode="per_ticket"`: a ticket's full audits, fetched only for changed tickets.
+PER_TICKET_AUDITS = _list("/tickets/{id}/audits", "audits")
+
+
 def reader_of(table: str, audits_mode: str = "events") -> Optional[str]:
     """The shared reader `table` is fed by. With `audits_mode="per_ticket"`, ticket_audits
     follows the ticket export (it fetches audits of the tickets that changed)."""
