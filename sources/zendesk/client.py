@@ -7,7 +7,9 @@ top lives here:
 - a transport adapter that paces every attempt through the run's `RateBudget`, turns
   Zendesk's multi-valued `Retry-After` into one number, counts requests per endpoint,
   and refuses to send a request to any host but the configured one;
-- a status policy: 401 stops the run, 403/404 on plan-gated tables skip the table,
+- a status policy: 401 stops the run (and the adapter sends nothing more once one
+  came back, so parallel resources do not keep knocking with rejected credentials),
+  403/404 on plan-gated tables skip the table,
   other errors raise with Zendesk's own explanation, bodies that are not JSON raise
   instead of being half-read.
 """
@@ -48,15 +50,38 @@ def endpoint_template(path: str) -> str:
     return _ID_SEGMENT.sub("/{id}", path)
 
 
+class RunHalt:
+    """The error that stopped the run, shared by every thread sending requests.
+
+    A 401 means the credentials are wrong for every endpoint: once one answer says so,
+    requests that other resources are about to send would only add rejected attempts
+    to the account's security log.
+    """
+
+    def __init__(self) -> None:
+        self.error: Optional[ZendeskAuthError] = None
+
+    def stop(self, error: ZendeskAuthError) -> None:
+        if self.error is None:
+            self.error = error
+
+    def raise_if_stopped(self) -> None:
+        if self.error is not None:
+            raise ZendeskAuthError(*self.error.args)
+
+
 class PacedAdapter(HTTPAdapter):
     """Transport adapter that every request attempt, retries included, goes through."""
 
-    def __init__(self, base_url: str, budget: RateBudget, counter: "RequestCounter") -> None:
+    def __init__(
+        self, base_url: str, budget: RateBudget, counter: "RequestCounter", halt: RunHalt
+    ) -> None:
         super().__init__(pool_maxsize=16)
         root = urlsplit(base_url)
         self._origin = (root.scheme, root.netloc)
         self._budget = budget
         self._counter = counter
+        self._halt = halt
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         parts = urlsplit(request.url or "")
@@ -67,8 +92,11 @@ class PacedAdapter(HTTPAdapter):
                 f"Refusing to send a request to '{parts.scheme}://{parts.netloc}': only"
                 f" '{self._origin[0]}://{self._origin[1]}' receives this account's credentials."
             )
+        self._halt.raise_if_stopped()
         release = self._budget.acquire(parts.path)
         try:
+            # Pacing may have waited; another thread's 401 may have come back meanwhile.
+            self._halt.raise_if_stopped()
             response = super().send(request, *args, **kwargs)
         finally:
             release()
@@ -127,11 +155,12 @@ class ZendeskClient:
         self.base_url = base_url.rstrip("/")
         self.budget = budget
         self.counter = RequestCounter()
+        self.halt = RunHalt()
         client_kwargs: Dict[str, Any] = {"raise_for_status": False}
         if request_max_attempts is not None:
             client_kwargs["request_max_attempts"] = request_max_attempts
         session = Client(**client_kwargs).session
-        adapter = PacedAdapter(self.base_url, budget, self.counter)
+        adapter = PacedAdapter(self.base_url, budget, self.counter, self.halt)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.headers.update(
@@ -206,6 +235,7 @@ class ZendeskClient:
         self, table: str, plan_gated: bool
     ) -> Callable[..., None]:
         base_url = self.base_url
+        halt = self.halt
 
         def check(response: requests.Response, *args: Any, **kwargs: Any) -> None:
             status = response.status_code
@@ -229,13 +259,15 @@ class ZendeskClient:
                 # dlt's retry policy sees HTTPError with a retryable status and tries again.
                 raise requests.HTTPError(f"{status} for {where}", response=response)
             if status == 401:
-                raise ZendeskAuthError(
+                rejected = ZendeskAuthError(
                     f"Zendesk rejected the credentials (401 on {where} at {base_url}):"
                     f" {_error_detail(response)}. Check the credentials in"
                     " .dlt/secrets.toml or the SOURCES__ZENDESK__CREDENTIALS__* env vars: an"
                     " OAuth token that is valid and not expired, or the email and API token of"
                     " an admin. The run stopped before loading anything from this step."
                 )
+                halt.stop(rejected)
+                raise rejected
             if status in (403, 404) and plan_gated:
                 raise TableUnavailable(table, status)
             if status == 403:

@@ -166,6 +166,21 @@ def test_401_on_get_raises_auth_error(
         make_client().get("/users/me")
 
 
+def test_after_a_401_no_other_request_is_sent(
+    make_client: Callable[..., ZendeskClient], zendesk_http: requests_mock.Adapter
+) -> None:
+    """Parallel resources share the client: once one got a 401, the others stop sending."""
+    zendesk_http.register_uri("GET", f"{API}/users/me", status_code=401, text="Unauthorized")
+    zendesk_http.register_uri("GET", f"{API}/groups", json={"groups": [], "meta": {"has_more": False}})
+    client = make_client()
+    with pytest.raises(ZendeskAuthError):
+        client.get("/users/me")
+    with pytest.raises(ZendeskAuthError, match="Check the credentials"):
+        client.get("/groups")
+    assert zendesk_http.call_count == 1
+    assert client.counter.total == 1
+
+
 @pytest.mark.parametrize("status", [pytest.param(403, id="403"), pytest.param(404, id="404")])
 def test_plan_gated_403_404_raise_table_unavailable(
     status: int, make_client: Callable[..., ZendeskClient], zendesk_http: requests_mock.Adapter
