@@ -73,7 +73,7 @@ def real_account_minutes(counts: Mapping[str, int]) -> Dict[str, float]:
     }
 
 
-def run_child(fake: FakeZendesk, workdir: str, window: float, profile: Optional[str]) -> Dict[str, Any]:
+def run_child(fake: FakeZendesk, workdir: str, window: float, profile: Optional[str], batch_pages: int) -> Dict[str, Any]:
     command = [
         sys.executable, "-m", "benchmark.sync_once",
         "--base-url", fake.base_url,
@@ -82,6 +82,7 @@ def run_child(fake: FakeZendesk, workdir: str, window: float, profile: Optional[
         "--workdir", workdir,
         "--window", str(window),
         "--export-rpm", str(EXPORT_LIMIT),
+        "--batch-pages", str(batch_pages),
     ]
     if profile:
         command += ["--profile", profile]
@@ -91,9 +92,9 @@ def run_child(fake: FakeZendesk, workdir: str, window: float, profile: Optional[
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def phase(name: str, fake: FakeZendesk, workdir: str, window: float, minimum: Mapping[str, int], profile: Optional[str] = None) -> Dict[str, Any]:
+def phase(name: str, fake: FakeZendesk, workdir: str, window: float, minimum: Mapping[str, int], batch_pages: int, profile: Optional[str] = None) -> Dict[str, Any]:
     fake.reset_counts()
-    report = run_child(fake, workdir, window, profile)
+    report = run_child(fake, workdir, window, profile, batch_pages)
     counts = Counter({endpoint_template(k): v for k, v in fake.request_counts().items()})
     throttled = sum(n for key, n in fake.status_counts().items() if key.startswith("429 "))
     rows = sum(report["rows"].values())
@@ -121,11 +122,14 @@ def print_report(size: int, reports: List[Dict[str, Any]], minimum: Mapping[str,
     print(f"{'total requests':42} {sum(minimum.values()):>8} " + " ".join(f"{r['requests_total']:>10}" for r in reports))
     for key in ("throttled_429", "rows_total", "batches", "wall_s", "cpu_s", "rows_per_cpu_s", "peak_rss_mb"):
         print(f"{key:51} " + " ".join(f"{str(r[key]):>10}" for r in reports))
+    print(f"{'peak_rss_mb by step':51} " + " ".join(f"{'':>10}" for r in reports))
+    for r in reports:
+        print(f"  {r['phase']}: {r['peak_rss_by_step_mb']}")
     for r in reports:
         print(f"{r['phase']}: on a real account ≈ {r['real_account_minutes']} minutes; rows {r['rows']}")
 
 
-def benchmark(size: int, seed: int, scale: float, profile: bool) -> List[Dict[str, Any]]:
+def benchmark(size: int, seed: int, scale: float, profile: bool, batch_pages: int) -> List[Dict[str, Any]]:
     window = 60.0 / scale
     started = time.perf_counter()
     fake = FakeZendesk(seed=seed, tickets=size)
@@ -139,14 +143,14 @@ def benchmark(size: int, seed: int, scale: float, profile: bool) -> List[Dict[st
     try:
         minimum = minimum_requests(fake.ground_truth())
         with tempfile.TemporaryDirectory(prefix="zd-bench-") as workdir:
-            reports = [phase("full", fake, workdir, window, minimum, f"{workdir}/full.prof" if profile else None)]
+            reports = [phase("full", fake, workdir, window, minimum, batch_pages, f"{workdir}/full.prof" if profile else None)]
             if profile:
                 import pstats
 
                 pstats.Stats(f"{workdir}/full.prof").sort_stats("cumulative").print_stats(30)
-            reports.append(phase("no-change", fake, workdir, window, minimum))
+            reports.append(phase("no-change", fake, workdir, window, minimum, batch_pages))
             fake.mutate(seed=seed + 1, fraction=0.01)
-            reports.append(phase("1%-change", fake, workdir, window, minimum))
+            reports.append(phase("1%-change", fake, workdir, window, minimum, batch_pages))
         print_report(size, reports, minimum)
         return reports
     finally:
@@ -159,11 +163,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--scale", type=float, default=60.0, help="time compression of rate-limit windows")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--batch-pages", type=int, default=50, help="the source's batch_pages setting")
     parser.add_argument("--json", help="also write all reports to this file")
     args = parser.parse_args(argv)
     results = {}
     for size in [int(s) for s in args.tickets.split(",")]:
-        results[size] = benchmark(size, args.seed, args.scale, args.profile)
+        results[size] = benchmark(size, args.seed, args.scale, args.profile, args.batch_pages)
     if len(results) > 1:
         peaks = {size: reps[0]["peak_rss_mb"] for size, reps in results.items()}
         print(f"\npeak RSS of the full sync by size (MB): {peaks}")
