@@ -20,6 +20,7 @@ from dlt.extract.source import DltSource
 from dlt.pipeline.pipeline import Pipeline
 
 from . import recovery
+from .run_defaults import apply_run_defaults
 from .settings import state_holder
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ def run_until_drained(
     first batch runs all `tables`; later batches only the exports that have more to fetch.
     """
     result = SyncResult()
+    apply_run_defaults()
     if "loader_file_format" not in run_kwargs:
         run_kwargs["loader_file_format"] = fast_file_format(pipeline, run_kwargs.get("destination"))
     finished = finish_pending_loads(pipeline)
