@@ -125,6 +125,10 @@ def print_report(size: int, reports: List[Dict[str, Any]], minimum: Mapping[str,
     print(f"{'peak_rss_mb by step':51} " + " ".join(f"{'':>10}" for r in reports))
     for r in reports:
         print(f"  {r['phase']}: {r['peak_rss_by_step_mb']}")
+    # Flat from batch to batch means memory does not grow with what is already loaded.
+    by_call = reports[0]["peak_rss_by_call_mb"]
+    for step in ("extract", "load"):
+        print(f"  full, {step} peak by batch: {[round(peak) for name, peak in by_call if name == step]}")
     for r in reports:
         print(f"{r['phase']}: on a real account ≈ {r['real_account_minutes']} minutes; rows {r['rows']}")
 

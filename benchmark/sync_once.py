@@ -13,7 +13,7 @@ import resource
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import dlt
 
@@ -50,6 +50,10 @@ class StepMemory:
 
     def __init__(self, pipeline: Any) -> None:
         self.peaks: Dict[str, float] = {}
+        #: (step, peak) for every call of a step, in order: shows whether a step's memory
+        #: grows from batch to batch (with the destination's size) or is set by one batch.
+        self.calls: List[Tuple[str, float]] = []
+        self._call_peak = 0.0
         self._step = "other"
         self._done = threading.Event()
         for step in ("extract", "normalize", "load"):
@@ -60,16 +64,19 @@ class StepMemory:
     def _labelled(self, step: str, method: Callable[..., Any]) -> Callable[..., Any]:
         def run(*args: Any, **kwargs: Any) -> Any:
             self._step = step
+            self._call_peak = 0.0
             try:
                 return method(*args, **kwargs)
             finally:
                 self._record()
+                self.calls.append((step, round(self._call_peak, 1)))
                 self._step = "other"
 
         return run
 
     def _record(self) -> None:
         rss = current_rss_mb()
+        self._call_peak = max(self._call_peak, rss)
         self.peaks[self._step] = round(max(self.peaks.get(self._step, 0.0), rss), 1)
 
     def _sample(self) -> None:
@@ -134,6 +141,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "cpu_s": round(time.process_time() - cpu, 2),
         "peak_rss_mb": peak_rss_mb(),
         "peak_rss_by_step_mb": steps.stop(),
+        "peak_rss_by_call_mb": steps.calls,
         "batches": result.batches,  # type: ignore[attr-defined]
         "rows": dict(result.row_counts),  # type: ignore[attr-defined]
     }

@@ -8,16 +8,22 @@ to 80% of RAM. Measured at 20,000 tickets (`python -m benchmark`), those default
 full sync's peak memory from 276 MB to over 600 MB and cost ~15% more CPU.
 
 A value set anywhere dlt looks (env vars, secrets.toml, config.toml) always wins: a default
-is only written as an environment variable when dlt finds no value for that key.
+is only written as an environment variable when dlt finds no value for that key. The same
+goes for the malloc arena cap below, which `MALLOC_ARENA_MAX` overrides.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
+import logging
 import os
-from typing import Any, Dict, List
+import platform
+from typing import Any, Dict, List, Optional
 
 import dlt
+
+logger = logging.getLogger(__name__)
 
 #: dlt config key -> value used when the user configured none (why: see each comment).
 RUN_DEFAULTS: Dict[str, Any] = {
@@ -35,12 +41,41 @@ RUN_DEFAULTS: Dict[str, Any] = {
 }
 
 
+#: glibc malloc arenas for the run's threads, unless the user set `MALLOC_ARENA_MAX`.
+#: glibc gives each thread (dlt's extract and load workers, DuckDB's own) an arena of its
+#: own, up to 8 per core, and freed memory stays behind in each of them: measured over
+#: 12 DuckDB loads of 50,000 rows, resident memory after each load grew 126 -> 181 MB with
+#: glibc's default and stayed at 122-125 MB with two arenas, for the same CPU time.
+MALLOC_ARENAS = 2
+
+#: mallopt's parameter number for the arena cap (glibc's malloc.h).
+_M_ARENA_MAX = -8
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> Optional[int]:
+    """Cap glibc's malloc arenas for this process; return the cap set, or None where this
+    is not glibc or the user chose their own with `MALLOC_ARENA_MAX` (which glibc applied
+    at start). Arenas already made stay; a cap set before the run's threads start holds."""
+    if os.environ.get("MALLOC_ARENA_MAX") or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        if libc.mallopt(_M_ARENA_MAX, arenas) != 1:
+            return None
+    except (OSError, AttributeError):
+        return None
+    logger.debug("malloc arenas capped at %d", arenas)
+    return arenas
+
+
 def _env_name(key: str) -> str:
     return key.replace(".", "__").upper()
 
 
 def apply_run_defaults() -> List[str]:
-    """Set each of `RUN_DEFAULTS` the user left unset; return the keys that were set."""
+    """Set each of `RUN_DEFAULTS` the user left unset, and cap malloc arenas; return the
+    keys that were set."""
+    limit_malloc_arenas()
     applied = []
     for key, value in RUN_DEFAULTS.items():
         if dlt.config.get(key) is not None:
