@@ -19,7 +19,7 @@ are skipped with a warning when the account's plan does not include them.
 
 from __future__ import annotations
 
-from typing import Dict, List, Literal, Optional, Sequence
+from typing import Callable, Dict, List, Literal, Optional, Sequence
 
 import dlt
 from dlt.extract.resource import DltResource
@@ -34,7 +34,7 @@ from .credentials import (
     ZendeskOAuthTokenCredentials,
 )
 from .errors import ZendeskConfigError
-from .rate_limit import RateBudget
+from .rate_limit import RateBudget, account_budget
 from .resources import SourceContext, build_resources
 from .settings import DEFAULT_BATCH_PAGES, TABLES, siblings
 
@@ -74,12 +74,13 @@ def build_client(
     credentials: ZendeskCredentials,
     base_url: Optional[str],
     headers: Dict[str, str],
-    budget: RateBudget,
+    budget: Callable[[str], RateBudget],
 ) -> ZendeskClient:
-    """Validate the account settings and build the run's one HTTP client."""
+    """Validate the account settings and build the run's one HTTP client, paced by
+    `budget(account_url)`."""
     account = normalize_subdomain(subdomain)
     root = resolve_base_url(account, base_url)
-    return ZendeskClient(root, credentials.auth(root), budget, headers=headers)
+    return ZendeskClient(root, credentials.auth(root), budget(root), headers=headers)
 
 
 def select_tables(requested: Optional[Sequence[str]], audits_mode: str = "events") -> List[str]:
@@ -158,7 +159,8 @@ def zendesk_support(
         credentials,
         base_url,
         marketplace_headers(marketplace_name, marketplace_organization_id, marketplace_app_id),
-        RateBudget(
+        lambda account_url: account_budget(
+            account_url,
             max_requests_per_minute,
             export_requests_per_minute,
             window=rate_limit_window_seconds,

@@ -87,7 +87,8 @@ def check_connection(
         credentials,
         base_url,
         marketplace_headers(marketplace_name, marketplace_organization_id, marketplace_app_id),
-        RateBudget(max_requests_per_minute=60, export_requests_per_minute=10),
+        # A check sends a few requests once: its own small budget, not the sync's.
+        lambda _account_url: RateBudget(max_requests_per_minute=60, export_requests_per_minute=10),
     )
     me = client.get("/users/me").get("user", {})
     result = CheckResult(user=me, tables=probe_tables(client))

@@ -9,7 +9,6 @@ Retry-After by dlt's retrying session.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from typing import Callable, Dict, List, Optional, Tuple
@@ -17,8 +16,6 @@ from typing import Callable, Dict, List, Optional, Tuple
 from requests.structures import CaseInsensitiveDict
 
 EXPORT_PATH_MARKER = "/api/v2/incremental/"
-
-
 
 
 class SlidingWindowLimiter:
@@ -133,6 +130,32 @@ class RateBudget:
             self.account.limit = max(1, int(self.observed_account_limit * self._share))
 
 
+_account_budgets: Dict[Tuple[str, Optional[int], int, float, float], RateBudget] = {}
+_account_budgets_lock = threading.Lock()
+
+
+def account_budget(
+    account_url: str,
+    max_requests_per_minute: Optional[int],
+    export_requests_per_minute: int,
+    window: float = 60.0,
+    account_share: float = 0.5,
+) -> RateBudget:
+    """This process's one budget for the account at `account_url`, with these settings.
+
+    A sync builds a new source for every batch (see `sync.run_until_drained`); a budget per
+    source would start each batch with an empty window, and a batch's first requests would
+    follow the last batch's at once, past the limits. Zendesk counts per account, so
+    pipelines of one process that read the same account share the budget too."""
+    key = (account_url.rstrip("/"), max_requests_per_minute, export_requests_per_minute, window, account_share)
+    with _account_budgets_lock:
+        budget = _account_budgets.get(key)
+        if budget is None:
+            budget = RateBudget(max_requests_per_minute, export_requests_per_minute, window, account_share)
+            _account_budgets[key] = budget
+        return budget
+
+
 def normalize_retry_after(value: Optional[str]) -> Optional[str]:
     """Zendesk has sent `Retry-After: 50, 47`; dlt's retry expects one integer.
 
@@ -144,8 +167,4 @@ def normalize_retry_after(value: Optional[str]) -> Optional[str]:
     parts = [part.strip() for part in value.split(",")]
     if len(parts) > 1 and all(part.isdigit() for part in parts):
         return str(max(int(part) for part in parts))
-    return value
-    numbers = [int(n) for n in re.findall(r"\d+", value)] if "," in value else []
-    if numbers:
-        return str(max(numbers))
     return value

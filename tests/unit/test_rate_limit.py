@@ -1,4 +1,4 @@
-"""rate_limit.py: SlidingWindowLimiter, RateBudget, normalize_retry_after."""
+"""rate_limit.py: SlidingWindowLimiter, RateBudget, account_budget, normalize_retry_after."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ import pytest
 from requests.structures import CaseInsensitiveDict
 
 from zendesk import rate_limit
-from zendesk.rate_limit import INITIAL_ACCOUNT_LIMIT, RateBudget, SlidingWindowLimiter, normalize_retry_after
+from zendesk.rate_limit import (
+    INITIAL_ACCOUNT_LIMIT,
+    RateBudget,
+    SlidingWindowLimiter,
+    account_budget,
+    normalize_retry_after,
+)
 
 
 class FakeTime:
@@ -198,3 +204,10 @@ def test_budget_release_stamps_both_buckets_of_an_export(fake_time: FakeTime) ->
     release()
     budget.acquire("/api/v2/groups")  # the account bucket waits from the answer at t=3
     assert fake_time.sleeps == [pytest.approx(10.0)]
+
+
+def test_every_batch_of_a_sync_paces_on_the_same_account_budget() -> None:
+    first = account_budget("https://acme.zendesk.com", None, 10)
+    assert account_budget("https://acme.zendesk.com/", None, 10) is first
+    assert account_budget("https://other.zendesk.com", None, 10) is not first
+    assert account_budget("https://acme.zendesk.com", 50, 10) is not first

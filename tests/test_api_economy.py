@@ -1,0 +1,41 @@
+"""The run's rate budget against a fake that enforces Zendesk's limits."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+
+from tests.conftest import query, sync
+from tests.fake_zendesk import FakeZendesk
+
+EXPORT = "/api/v2/incremental/ticket_metric_events"
+
+
+@pytest.fixture
+def account() -> Iterator[FakeZendesk]:
+    """Large enough that the metric events export spans several pages."""
+    with FakeZendesk(seed=4, tickets=500) as server:
+        yield server
+
+
+def test_export_pace_holds_across_batches(account: FakeZendesk, make_pipeline: Any) -> None:
+    # One page per batch and one export request per half second, enforced by the fake. Each
+    # batch builds a new source; if each brought a fresh budget, the next batch's first
+    # request would follow the last one at once and be refused.
+    account.configure(export_rate_limit_per_minute=1, rate_window_seconds=0.5)
+    pipeline = make_pipeline()
+    result = sync(
+        pipeline,
+        account,
+        tables=["ticket_metric_events"],
+        batch_pages=1,
+        export_requests_per_minute=1,
+        rate_limit_window_seconds=0.5,
+    )
+    pages = account.request_counts()[EXPORT]
+    assert result.batches == pages >= 3
+    throttled = {key: n for key, n in account.status_counts().items() if key.startswith("429")}
+    assert throttled == {}
+    ids = [row[0] for row in query(pipeline, "select id from {t:ticket_metric_events}")]
+    assert sorted(ids) == sorted(event["id"] for event in account.ground_truth()["ticket_metric_events"])
