@@ -49,8 +49,9 @@ def test_authorize_then_sync_refreshes_expiring_tokens_and_never_reuses_one(
         "token_store_path": store,
     }
     pipeline = make_pipeline()
-    # One export page per batch, paced at one request per 0.63 s: the run outlives several
-    # one-second access tokens, which must be refreshed (and rotated) on the way.
+    # One export page per batch, paced at one request per 1.5 s: every page after the first
+    # finds the one-second access token expired, however fast the machine, so the run must
+    # refresh (and rotate) it at least twice on the way.
     sync(
         pipeline,
         fake,
@@ -58,7 +59,7 @@ def test_authorize_then_sync_refreshes_expiring_tokens_and_never_reuses_one(
         batch_pages=1,
         tables=["ticket_metric_events", "groups"],
         export_requests_per_minute=1,
-        rate_limit_window_seconds=0.6,
+        rate_limit_window_seconds=1.5,
     )
     assert -(-len(fake.ground_truth()["ticket_metric_events"]) // 1000) >= 3
 

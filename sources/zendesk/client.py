@@ -74,7 +74,12 @@ class PacedAdapter(HTTPAdapter):
     """Transport adapter that every request attempt, retries included, goes through."""
 
     def __init__(
-        self, base_url: str, budget: RateBudget, counter: "RequestCounter", halt: RunHalt
+        self,
+        base_url: str,
+        budget: RateBudget,
+        counter: "RequestCounter",
+        halt: RunHalt,
+        auth: Optional[AuthBase] = None,
     ) -> None:
         super().__init__(pool_maxsize=16)
         root = urlsplit(base_url)
@@ -82,6 +87,7 @@ class PacedAdapter(HTTPAdapter):
         self._budget = budget
         self._counter = counter
         self._halt = halt
+        self._auth = auth
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         parts = urlsplit(request.url or "")
@@ -95,8 +101,11 @@ class PacedAdapter(HTTPAdapter):
         self._halt.raise_if_stopped()
         release = self._budget.acquire(parts.path)
         try:
-            # Pacing may have waited; another thread's 401 may have come back meanwhile.
+            # Pacing may have waited: another thread's 401 may have come back meanwhile, and
+            # the token attached before the wait may have expired during it.
             self._halt.raise_if_stopped()
+            if self._auth is not None:
+                request = self._auth(request)
             response = super().send(request, *args, **kwargs)
         finally:
             release()
@@ -160,7 +169,7 @@ class ZendeskClient:
         if request_max_attempts is not None:
             client_kwargs["request_max_attempts"] = request_max_attempts
         session = Client(**client_kwargs).session
-        adapter = PacedAdapter(self.base_url, budget, self.counter, self.halt)
+        adapter = PacedAdapter(self.base_url, budget, self.counter, self.halt, auth)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.headers.update(

@@ -520,6 +520,41 @@ def test_every_attempt_is_paced_and_observed(zendesk_http: requests_mock.Adapter
     assert budget.observed_account_limit == 700
 
 
+class RotatingTokenAuth(requests.auth.AuthBase):
+    """A bearer whose current token changes whenever `rotate` is called."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+
+    def rotate(self) -> None:
+        self.generation += 1
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer token-{self.generation}"
+        return request
+
+
+class WaitingBudget(RateBudget):
+    """Pacing that "waits" long enough for the token to be renewed meanwhile."""
+
+    def __init__(self, during_wait: Callable[[], None]) -> None:
+        super().__init__(100_000, 100_000)
+        self._during_wait = during_wait
+
+    def acquire(self, path: str) -> Callable[[], None]:
+        self._during_wait()
+        return super().acquire(path)
+
+
+def test_the_token_is_attached_after_pacing_not_before(zendesk_http: requests_mock.Adapter) -> None:
+    auth = RotatingTokenAuth()
+    client = ZendeskClient("https://acme.zendesk.com", auth, WaitingBudget(auth.rotate))
+    zendesk_http.register_uri("GET", f"{API}/groups", json=GROUPS_PAGE)
+    list_groups(client)
+    # requests attached token-0 when it prepared the request; the wait renewed it.
+    assert zendesk_http.last_request.headers["Authorization"] == "Bearer token-1"
+
+
 def test_pages_yields_rows_and_whole_payload(
     make_client: Callable[..., ZendeskClient], zendesk_http: requests_mock.Adapter
 ) -> None:
