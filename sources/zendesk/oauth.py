@@ -231,12 +231,43 @@ def _parse_grant(
 
 
 class _RenewingBearerAuth(AuthBase):
-    """Sets `Authorization: Bearer`, and on a 401 renews the token once and re-sends once."""
+    """Sets `Authorization: Bearer`, and on a 401 renews the token once and re-sends once.
 
-    def __init__(self, refresh_margin: float, clock: Callable[[], float]) -> None:
+    Holds what both grants need to ask Zendesk's token endpoint for a new token."""
+
+    def __init__(
+        self,
+        grant: str,
+        client_id: str,
+        client_secret: str,
+        token_endpoint: str,
+        expires_in: Optional[int],
+        refresh_margin: float,
+        timeout: float,
+        clock: Callable[[], float],
+        http: Optional[requests.Session],
+    ) -> None:
+        if not client_id or not client_secret:
+            raise ZendeskConfigError(f"{grant} needs both client_id and client_secret.")
         self._lock = threading.RLock()
+        self.client_id = str(client_id)
+        self._client_secret = str(client_secret)
+        self.token_endpoint = token_endpoint
+        self._expires_in = expires_in
         self._refresh_margin = float(refresh_margin)
+        self._timeout = timeout
         self._clock = clock
+        self._http = http
+        self._tokens: Optional[TokenSet] = None
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(client_id={self.client_id!r}, client_secret=***,"
+            f" token_endpoint={self.token_endpoint!r}{self._repr_extra()})"
+        )
+
+    def _repr_extra(self) -> str:
+        return ""
 
     def _current_token(self) -> str:
         """A token that is not about to expire (renewing it first if needed)."""
@@ -331,27 +362,17 @@ class RefreshingOAuth(_RenewingBearerAuth):
         clock: Callable[[], float] = time.time,
         http: Optional[requests.Session] = None,
     ) -> None:
-        super().__init__(refresh_margin, clock)
-        if not client_id or not client_secret:
-            raise ZendeskConfigError("OAuth refresh needs both client_id and client_secret.")
+        super().__init__(
+            "OAuth refresh", client_id, client_secret, token_endpoint, expires_in, refresh_margin, timeout, clock, http
+        )
         self.store = store
-        self.client_id = str(client_id)
-        self._client_secret = str(client_secret)
-        self.token_endpoint = token_endpoint
         self._configured_refresh_token = str(refresh_token) if refresh_token else None
-        self._expires_in = expires_in
-        self._timeout = timeout
-        self._http = http
-        self._tokens: Optional[TokenSet] = None
         self._unsaved: Optional[TokenSet] = None
         #: Successful refreshes by this object (for logs and tests).
         self.refresh_count = 0
 
-    def __repr__(self) -> str:
-        return (
-            f"RefreshingOAuth(client_id={self.client_id!r}, client_secret=***,"
-            f" token_endpoint={self.token_endpoint!r}, store={str(self.store.path)!r})"
-        )
+    def _repr_extra(self) -> str:
+        return f", store={str(self.store.path)!r}"
 
     # --- the current pair ---------------------------------------------------------------
 
@@ -530,25 +551,20 @@ class ClientCredentialsOAuth(_RenewingBearerAuth):
         clock: Callable[[], float] = time.time,
         http: Optional[requests.Session] = None,
     ) -> None:
-        super().__init__(refresh_margin, clock)
-        if not client_id or not client_secret:
-            raise ZendeskConfigError("The client credentials grant needs both client_id and client_secret.")
-        self.client_id = str(client_id)
-        self._client_secret = str(client_secret)
-        self.token_endpoint = token_endpoint
+        super().__init__(
+            "The client credentials grant",
+            client_id,
+            client_secret,
+            token_endpoint,
+            expires_in,
+            refresh_margin,
+            timeout,
+            clock,
+            http,
+        )
         self.scope = scope
-        self._expires_in = expires_in
-        self._timeout = timeout
-        self._http = http
-        self._tokens: Optional[TokenSet] = None
         #: Tokens fetched by this object (for logs and tests).
         self.fetch_count = 0
-
-    def __repr__(self) -> str:
-        return (
-            f"ClientCredentialsOAuth(client_id={self.client_id!r}, client_secret=***,"
-            f" token_endpoint={self.token_endpoint!r})"
-        )
 
     def _fetch(self) -> None:
         body: Dict[str, Any] = {
