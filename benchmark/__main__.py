@@ -4,12 +4,13 @@
     python -m benchmark --tickets 2000,20000      # several sizes: is memory flat with size?
     python -m benchmark --tickets 20000 --profile # cProfile of the full sync, top functions
 
-The fake enforces Zendesk's limits (700 requests/minute for the account, 10/minute per
-incremental export) on a compressed clock (`--scale 60`: a "minute" lasts one second), and
+The fake enforces Zendesk's limits (700 requests/minute for the account, 10/minute for all
+incremental exports together, the stricter reading of Zendesk's documentation) on a compressed clock (`--scale 60`: a "minute" lasts one second), and
 the connector paces on the same clock. Each sync runs in a child process so its CPU time and
 peak memory are its own. For each sync it prints requests per endpoint against the
 theoretical minimum, 429s, rows, wall and CPU seconds, rows per CPU second, peak RSS, and the
-time the same requests would take on a real account (700/min, exports 10/min each).
+time the same requests would take on a real account (700/min; exports 10/min in all, and 10/min
+each where the account counts per export endpoint).
 """
 
 from __future__ import annotations
@@ -62,14 +63,15 @@ def minimum_requests(truth: Mapping[str, List[Any]]) -> Dict[str, int]:
 
 
 def real_account_minutes(counts: Mapping[str, int]) -> Dict[str, float]:
-    """Minutes the same requests take on a real account: each export endpoint at 10/min
-    (in parallel with the others), everything at most 700/min in all."""
+    """Minutes the same requests take on a real account, everything at most 700/min: with
+    the exports at 10/min in all (`export_rate_scope="shared"`, the default) and at 10/min
+    each, in parallel (`"per_endpoint"`)."""
     exports = {e: n for e, n in counts.items() if e.startswith(EXPORT_PREFIX)}
     total = sum(counts.values())
     slowest_export = max((n / EXPORT_LIMIT for n in exports.values()), default=0.0)
     return {
-        "parallel_exports": round(max(slowest_export, total / ACCOUNT_LIMIT), 1),
-        "sequential_exports": round(sum(exports.values()) / EXPORT_LIMIT + (total - sum(exports.values())) / ACCOUNT_LIMIT, 1),
+        "shared": round(max(sum(exports.values()) / EXPORT_LIMIT, total / ACCOUNT_LIMIT), 1),
+        "per_endpoint": round(max(slowest_export, total / ACCOUNT_LIMIT), 1),
     }
 
 
@@ -141,6 +143,7 @@ def benchmark(size: int, seed: int, scale: float, profile: bool, batch_pages: in
     fake.configure(
         rate_limit_per_minute=ACCOUNT_LIMIT,
         export_rate_limit_per_minute=EXPORT_LIMIT,
+        export_rate_scope="shared",
         rate_window_seconds=window,
     )
     fake.start()

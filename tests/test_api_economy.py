@@ -39,3 +39,18 @@ def test_export_pace_holds_across_batches(account: FakeZendesk, make_pipeline: A
     assert throttled == {}
     ids = [row[0] for row in query(pipeline, "select id from {t:ticket_metric_events}")]
     assert sorted(ids) == sorted(event["id"] for event in account.ground_truth()["ticket_metric_events"])
+
+
+def test_exports_share_one_pace_by_default(account: FakeZendesk, make_pipeline: Any) -> None:
+    # The fake counts all exports against one limit, the stricter reading of Zendesk's
+    # documentation; the source's default paces all exports as one and is never refused.
+    account.configure(export_rate_limit_per_minute=2, rate_window_seconds=0.4, export_rate_scope="shared")
+    tables = ["tickets", "users", "organizations", "ticket_metric_events", "ticket_comments"]
+    pipeline = make_pipeline()
+    sync(pipeline, account, tables=tables, export_requests_per_minute=2, rate_limit_window_seconds=0.4)
+    exports = {path: n for path, n in account.request_counts().items() if "/incremental/" in path}
+    assert len(exports) == 5 and sum(exports.values()) >= 8
+    throttled = {key: n for key, n in account.status_counts().items() if key.startswith("429")}
+    assert throttled == {}
+    loaded = query(pipeline, "select count(*) from {t:ticket_metric_events}")[0][0]
+    assert loaded == len(account.ground_truth()["ticket_metric_events"])

@@ -133,6 +133,7 @@ SETTINGS_CASES = [
     pytest.param({"start_date": "__in_two_days__"}, ["is in the future", "leave it empty"], id="start-date-in-two-days"),
     pytest.param({"start_date": "31-01-2024"}, ["'31-01-2024' is not a date", "MM/DD/YYYY", "01/31/2024", "ISO 8601"], id="start-date-day-first"),
     pytest.param({"start_date": "yesterday"}, ["'yesterday' is not a date", "MM/DD/YYYY"], id="start-date-word"),
+    pytest.param({"export_rate_scope": "per_account"}, ["export_rate_scope must be one of shared, per_endpoint", "'per_account'"], id="export-rate-scope"),
 ]
 
 

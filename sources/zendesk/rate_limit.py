@@ -68,8 +68,23 @@ class SlidingWindowLimiter:
 INITIAL_ACCOUNT_LIMIT = 100
 
 
+#: How the incremental export limit is counted: "shared" by all export endpoints (one
+#: bucket; the default) or "per_endpoint" (a bucket each).
+EXPORT_SCOPES = ("shared", "per_endpoint")
+
+#: The bucket name of the shared export limit.
+ALL_EXPORTS = "/api/v2/incremental/*"
+
+
 class RateBudget:
-    """The run's two buckets: incremental exports, each endpoint on its own, and the account.
+    """The run's buckets: the incremental exports' and the account's.
+
+    Zendesk documents 10 requests a minute "to these endpoints" (the incremental exports)
+    without saying whether each export endpoint has its own 10. With `export_scope="shared"`
+    all exports draw on one bucket, which can never cause a 429 whichever way Zendesk
+    counts; "per_endpoint" gives each export its own bucket (faster full syncs, as the
+    exports no longer wait for each other, where the account counts per endpoint; a 429
+    every minute where it does not).
 
     With `max_requests_per_minute=None` the account bucket takes `account_share` of the
     limit Zendesk reports in `x-rate-limit` / `ratelimit-limit`, so the account's agents
@@ -83,9 +98,13 @@ class RateBudget:
         export_requests_per_minute: int,
         window: float = 60.0,
         account_share: float = 0.5,
+        export_scope: str = "shared",
     ) -> None:
         if not 0 < account_share <= 1:
             raise ValueError("account_share must be in (0, 1]")
+        if export_scope not in EXPORT_SCOPES:
+            raise ValueError(f"export_scope must be one of {EXPORT_SCOPES}")
+        self._export_scope = export_scope
         self._pinned = max_requests_per_minute is not None
         self._share = account_share
         self.account = SlidingWindowLimiter(max_requests_per_minute or INITIAL_ACCOUNT_LIMIT, window)
@@ -96,6 +115,8 @@ class RateBudget:
         self.observed_account_limit: Optional[int] = None
 
     def _export_limiter(self, endpoint: str) -> SlidingWindowLimiter:
+        if self._export_scope == "shared":
+            endpoint = ALL_EXPORTS
         with self._lock:
             limiter = self._exports.get(endpoint)
             if limiter is None:
@@ -104,7 +125,7 @@ class RateBudget:
             return limiter
 
     def acquire(self, path: str) -> Callable[[], None]:
-        """Wait for room in the export bucket (if `path` is an export), then the account's.
+        """Wait for room in the exports' bucket (if `path` is an export), then the account's.
 
         Returns the function to call once the answer has arrived."""
         taken: List[Tuple[SlidingWindowLimiter, List[float]]] = []
@@ -130,7 +151,7 @@ class RateBudget:
             self.account.limit = max(1, int(self.observed_account_limit * self._share))
 
 
-_account_budgets: Dict[Tuple[str, Optional[int], int, float, float], RateBudget] = {}
+_account_budgets: Dict[Tuple[str, Optional[int], int, float, float, str], RateBudget] = {}
 _account_budgets_lock = threading.Lock()
 
 
@@ -140,6 +161,7 @@ def account_budget(
     export_requests_per_minute: int,
     window: float = 60.0,
     account_share: float = 0.5,
+    export_scope: str = "shared",
 ) -> RateBudget:
     """This process's one budget for the account at `account_url`, with these settings.
 
@@ -147,11 +169,11 @@ def account_budget(
     source would start each batch with an empty window, and a batch's first requests would
     follow the last batch's at once, past the limits. Zendesk counts per account, so
     pipelines of one process that read the same account share the budget too."""
-    key = (account_url.rstrip("/"), max_requests_per_minute, export_requests_per_minute, window, account_share)
+    key = (account_url.rstrip("/"), max_requests_per_minute, export_requests_per_minute, window, account_share, export_scope)
     with _account_budgets_lock:
         budget = _account_budgets.get(key)
         if budget is None:
-            budget = RateBudget(max_requests_per_minute, export_requests_per_minute, window, account_share)
+            budget = RateBudget(max_requests_per_minute, export_requests_per_minute, window, account_share, export_scope)
             _account_budgets[key] = budget
         return budget
 

@@ -349,6 +349,7 @@ class FakeZendesk:
         self.plan_gated: Dict[str, int] = {}
         self.rate_limit_per_minute: Optional[int] = None
         self.export_rate_limit_per_minute: Optional[int] = None
+        self.export_rate_scope: str = "per_endpoint"
         self.rate_window_seconds: float = 60.0
         self.retry_after_format: str = "int"
         self.error_rate: float = 0.0
@@ -468,6 +469,8 @@ class FakeZendesk:
         plan_gated: table name (or endpoint template) -> status, {} allows everything.
         rate_limit_per_minute / export_rate_limit_per_minute: None = unlimited.
         rate_window_seconds: length of the sliding rate window.
+        export_rate_scope: "per_endpoint" (each export endpoint has its own export limit) or
+            "shared" (all exports together).
         retry_after_format: "int" ("3") or "multi" ("3, 2").
         error_rate / drop_rate: fractions of API requests answered 500/503 / cut mid-body.
         malformed_json_paths: endpoint templates whose 200 answers are truncated JSON.
@@ -490,6 +493,10 @@ class FakeZendesk:
                 if not value > 0:
                     raise ValueError("rate_window_seconds must be > 0")
                 self.rate_window_seconds = float(value)
+            elif name == "export_rate_scope":
+                if value not in ("per_endpoint", "shared"):
+                    raise ValueError("export_rate_scope must be 'per_endpoint' or 'shared'")
+                self.export_rate_scope = value
             elif name == "retry_after_format":
                 if value not in ("int", "multi"):
                     raise ValueError("retry_after_format must be 'int' or 'multi'")
@@ -716,7 +723,8 @@ class FakeZendesk:
         return str(seconds)
 
     def _throttle(self, req: Request) -> Tuple[Optional[Reply], Dict[str, str]]:
-        """Sliding windows: account-wide, and one per export endpoint. Refused requests don't count."""
+        """Sliding windows: account-wide, and the exports' (one per export endpoint, or one
+        for all of them). Refused requests don't count."""
         now = time.monotonic()
         throttled: Optional[Reply] = None
         with self._rate_lock:
@@ -725,7 +733,8 @@ class FakeZendesk:
             limit = self.rate_limit_per_minute
             export = None
             if req.template.startswith(EXPORT_PREFIX):
-                export = self._export_windows.setdefault(req.template, deque())
+                bucket = req.template if self.export_rate_scope == "per_endpoint" else EXPORT_PREFIX
+                export = self._export_windows.setdefault(bucket, deque())
                 self._prune(export, now)
             if limit is not None and len(account) >= limit:
                 wait = self._retry_after(self._seconds_until_free(account, now))

@@ -79,6 +79,19 @@ def test_export_limit_is_per_export_endpoint(own_fake: FakeZendesk) -> None:
     assert own_fake.status_counts() == {"429 /api/v2/incremental/ticket_events": 1}
 
 
+def test_shared_export_limit_counts_all_exports_together(own_fake: FakeZendesk) -> None:
+    session = api_session(own_fake)
+    base = own_fake.base_url + "/api/v2/incremental"
+    own_fake.configure(export_rate_limit_per_minute=2, export_rate_scope="shared")
+    assert session.get(base + "/ticket_events", params={"start_time": 0}).status_code == 200
+    assert session.get(base + "/organizations", params={"start_time": 0}).status_code == 200
+    third = session.get(base + "/tickets/cursor.json", params={"start_time": 0})
+    assert third.status_code == 429
+    assert third.json()["error"] == "APIRateLimitExceeded"
+    with pytest.raises(ValueError):
+        own_fake.configure(export_rate_scope="per_account")
+
+
 def test_error_rate(own_fake: FakeZendesk) -> None:
     session = api_session(own_fake)
     url = own_fake.base_url + "/api/v2/tags"

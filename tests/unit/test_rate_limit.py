@@ -83,8 +83,24 @@ def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
     return fake
 
 
+def test_budget_shares_one_bucket_among_all_exports_by_default(fake_time: FakeTime) -> None:
+    budget = RateBudget(max_requests_per_minute=1000, export_requests_per_minute=2)
+    budget.acquire("/api/v2/incremental/tickets/cursor")
+    budget.acquire("/api/v2/incremental/users/cursor")
+    budget.acquire("/api/v2/groups")  # not an export: account bucket only
+    assert fake_time.sleeps == []
+    budget.acquire("/api/v2/incremental/ticket_events")  # a third export waits for the window
+    assert fake_time.sleeps == [pytest.approx(60.0)]
+    assert list(budget._exports) == [rate_limit.ALL_EXPORTS]
+
+
+def test_budget_rejects_an_unknown_export_scope() -> None:
+    with pytest.raises(ValueError, match="export_scope"):
+        RateBudget(None, 10, export_scope="per_account")
+
+
 def test_budget_routes_each_export_endpoint_to_its_own_bucket(fake_time: FakeTime) -> None:
-    budget = RateBudget(max_requests_per_minute=1000, export_requests_per_minute=1)
+    budget = RateBudget(max_requests_per_minute=1000, export_requests_per_minute=1, export_scope="per_endpoint")
     budget.acquire("/api/v2/incremental/tickets/cursor")
     budget.acquire("/api/v2/incremental/users/cursor")  # another export: own bucket
     budget.acquire("/api/v2/groups")  # not an export: account bucket only
@@ -108,7 +124,7 @@ def test_budget_every_request_also_counts_on_the_account_bucket(fake_time: FakeT
 
 
 def test_budget_export_query_string_does_not_make_a_new_bucket(fake_time: FakeTime) -> None:
-    budget = RateBudget(max_requests_per_minute=1000, export_requests_per_minute=1)
+    budget = RateBudget(max_requests_per_minute=1000, export_requests_per_minute=1, export_scope="per_endpoint")
     budget.acquire("/api/v2/incremental/organizations?start_time=1")
     budget.acquire("/api/v2/incremental/organizations?start_time=2")
     assert fake_time.sleeps == [pytest.approx(budget._exports["/api/v2/incremental/organizations"].window)]
@@ -211,3 +227,4 @@ def test_every_batch_of_a_sync_paces_on_the_same_account_budget() -> None:
     assert account_budget("https://acme.zendesk.com/", None, 10) is first
     assert account_budget("https://other.zendesk.com", None, 10) is not first
     assert account_budget("https://acme.zendesk.com", 50, 10) is not first
+    assert account_budget("https://acme.zendesk.com", None, 10, export_scope="per_endpoint") is not first
