@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from tests.fake_zendesk import FakeZendesk
 from zendesk.client import endpoint_template
+from zendesk.settings import DEFAULT_BATCH_PAGES
 
 ACCOUNT_LIMIT = 700
 EXPORT_LIMIT = 10
@@ -170,7 +171,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--scale", type=float, default=60.0, help="time compression of rate-limit windows")
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--batch-pages", type=int, default=50, help="the source's batch_pages setting")
+    parser.add_argument("--batch-pages", type=int, default=DEFAULT_BATCH_PAGES, help="the source's batch_pages setting")
     parser.add_argument("--json", help="also write all reports to this file")
     args = parser.parse_args(argv)
     results = {}

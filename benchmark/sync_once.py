@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import dlt
 
 from zendesk import select_tables, zendesk_support
+from zendesk.settings import DEFAULT_BATCH_PAGES
 from zendesk.sync import run_until_drained
 
 
@@ -98,7 +99,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--account-rpm", type=int, default=None)
     parser.add_argument("--export-rpm", type=int, default=10)
-    parser.add_argument("--batch-pages", type=int, default=50)
+    parser.add_argument("--batch-pages", type=int, default=DEFAULT_BATCH_PAGES)
     parser.add_argument("--profile", help="write a cProfile dump here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

@@ -81,6 +81,31 @@ def test_rerun_after_crash_in_later_batch_fetches_only_what_was_left(fake: Any, 
         big.stop()
 
 
+def test_a_batch_holds_batch_pages_export_pages_across_all_exports(fake: Any, make_pipeline: Any) -> None:
+    big = type(fake)(seed=5, tickets=1200)
+    big.start()
+    try:
+        tables = select_tables(["tickets", "users", "organizations", "ticket_metric_events", "ticket_comments"])
+        args = source_args(big, batch_pages=3)
+        batch_requests = []
+
+        def counting_source(batch_tables: Any) -> Any:
+            batch_requests.append(sum(n for path, n in big.request_counts().items() if "/incremental/" in path))
+            return zendesk_support(**args).with_resources(*batch_tables)
+
+        pipeline = make_pipeline()
+        result = run_until_drained(pipeline, counting_source, tables)
+        total = sum(n for path, n in big.request_counts().items() if "/incremental/" in path)
+        per_batch = [after - before for before, after in zip(batch_requests, batch_requests[1:] + [total])]
+        assert len(per_batch) == result.batches >= 4
+        # Five exports, three pages per batch between them: a batch's size does not grow
+        # with the number of exports running.
+        assert max(per_batch) == 3
+        assert_matches_truth(pipeline, big.ground_truth(), tables=tables)
+    finally:
+        big.stop()
+
+
 def test_failed_load_step_is_finished_by_the_next_run_without_duplicates(
     fake: Any, make_pipeline: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -142,7 +142,8 @@ def zendesk_support(
             (Zendesk's documentation does not say which; 429s show it does not).
         rate_limit_window_seconds: Length of a rate-limit "minute"; only benchmarks and
             tests change it, to compress time against the fake Zendesk.
-        batch_pages: Export pages per batch; each batch is committed before the next.
+        batch_pages: Export pages per batch, all exports together; each batch is committed
+            before the next.
         audits_mode: `events` (default) builds ticket_audits from the ticket events export
             at no extra request; `per_ticket` fetches `/tickets/{id}/audits` for each
             changed ticket, for the full audit shape.

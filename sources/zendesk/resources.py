@@ -5,10 +5,11 @@ transformer fed by a shared reader (tickets + ticket_metrics from one ticket exp
 ticket_comments + ticket_audits from one ticket events export), so no export is ever
 read twice in a run.
 
-Every export reader stops after `batch_pages` pages and records that it is not
-drained: the run commits what it has (dlt saves state only when a whole extract
-succeeds) and `sync.run_until_drained` starts the next batch. A crash therefore never
-costs more than one batch.
+The export readers of one batch share `batch_pages` pages between them: a reader that
+finds them spent stops and records that it is not drained, the run commits what it has
+(dlt saves state only when a whole extract succeeds) and `sync.run_until_drained` starts
+the next batch. A batch therefore holds the same number of pages however large the
+account and however many exports are running, and a crash never costs more than one.
 """
 
 from __future__ import annotations
@@ -78,6 +79,22 @@ def fingerprint(row: Row) -> str:
     ).hexdigest()
 
 
+class PageBudget:
+    """The export pages one batch may still fetch, shared by every reader thread."""
+
+    def __init__(self, pages: int) -> None:
+        self._left = pages
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """Claim one page; False once the batch's pages are spent."""
+        with self._lock:
+            if self._left <= 0:
+                return False
+            self._left -= 1
+            return True
+
+
 @dataclass
 class SourceContext:
     """What every resource of one run shares: the client, settings and per-run caches."""
@@ -90,6 +107,10 @@ class SourceContext:
     now: Callable[[], float] = lambda: datetime.now(timezone.utc).timestamp()
     _field_definitions: Dict[str, List[Row]] = field(default_factory=dict)
     _field_lock: threading.Lock = field(default_factory=threading.Lock)
+    pages_left: PageBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pages_left = PageBudget(self.batch_pages)
 
     def export_start(self, value: int) -> int:
         """Zendesk refuses a start_time in the last minute; never ask for one."""
@@ -176,16 +197,20 @@ class BoundaryDedup:
 def _export_pages(
     ctx: SourceContext, name: str, endpoint: Endpoint, paginator: BasePaginator
 ) -> Iterator[List[Row]]:
-    """Walk an export for at most one batch, logging progress as pages arrive."""
+    """Walk an export while the batch has pages left, logging progress as pages arrive."""
     pages = rows = 0
+    if not ctx.pages_left.take():
+        logger.info("%s: this batch's pages are taken; the next batch starts here", name)
+        mark_batch(drained=False)
+        return
     for page, _ in ctx.client.pages(endpoint, paginator, {"per_page": endpoint.page_size, **endpoint.params}):
         pages += 1
         rows += len(page)
         logger.info("%s: page %d, %d rows so far", name, pages, rows)
         if page:
             yield page
-        if pages >= ctx.batch_pages and paginator.has_next_page:
-            logger.info("%s: batch of %d pages done; the next batch continues from here", name, pages)
+        if paginator.has_next_page and not ctx.pages_left.take():
+            logger.info("%s: %d pages in this batch; the next batch continues from here", name, pages)
             mark_batch(drained=False)
             return
     mark_batch(drained=True)

@@ -1,9 +1,9 @@
 """Running the source to completion in committed batches.
 
 dlt saves resource state only when a whole extract succeeds, so one huge extract would
-be all-or-nothing. Each `pipeline.run` here extracts at most one batch of pages per
-export (see `resources._export_pages`), loads it and commits the cursors; the loop
-repeats until every export reports that it is drained. A crash costs at most the batch
+be all-or-nothing. Each `pipeline.run` here extracts at most `batch_pages` export pages,
+all exports together (see `resources._export_pages`), loads them and commits the
+cursors; the loop repeats until every export reports that it is drained. A crash costs at most the batch
 in flight, and the next run resumes from the last committed cursor.
 """
 

@@ -1,13 +1,22 @@
-"""resources.py helpers: BoundaryDedup, fingerprint, iso_to_epoch / epoch_to_iso."""
+"""resources.py helpers: PageBudget, BoundaryDedup, fingerprint, iso_to_epoch / epoch_to_iso."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Dict, List
 
 import pytest
 
-from zendesk.resources import BoundaryDedup, epoch_to_iso, fingerprint, iso_to_epoch
+from zendesk.resources import BoundaryDedup, PageBudget, epoch_to_iso, fingerprint, iso_to_epoch
+
+
+def test_page_budget_grants_exactly_its_pages_across_threads() -> None:
+    budget = PageBudget(100)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        granted = list(pool.map(lambda _: budget.take(), range(500)))
+    assert granted.count(True) == 100
+    assert budget.take() is False
 
 
 def dedup() -> BoundaryDedup:
