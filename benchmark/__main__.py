@@ -5,8 +5,9 @@
     python -m benchmark --tickets 20000 --profile # cProfile of the full sync, top functions
 
 The fake enforces Zendesk's limits (700 requests/minute for the account, 10/minute for all
-incremental exports together, the stricter reading of Zendesk's documentation) on a compressed clock (`--scale 60`: a "minute" lasts one second), and
-the connector paces on the same clock. Each sync runs in a child process so its CPU time and
+incremental exports together, the stricter reading of Zendesk's documentation) on a
+compressed clock (`--scale 60`: a "minute" lasts one second), and the connector paces on
+the same clock. Each sync runs in a child process so its CPU time and
 peak memory are its own. For each sync it prints requests per endpoint against the
 theoretical minimum, 429s, rows, wall and CPU seconds, rows per CPU second, peak RSS, and the
 time the same requests would take on a real account (700/min; exports 10/min in all, and 10/min

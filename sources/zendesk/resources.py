@@ -19,7 +19,7 @@ import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set
 
@@ -101,7 +101,7 @@ class SourceContext:
 
     client: ZendeskClient
     start_epoch: int
-    batch_pages: int
+    batch_pages: InitVar[int]
     audits_mode: str = "events"
     deletions: str = "hard"
     now: Callable[[], float] = lambda: datetime.now(timezone.utc).timestamp()
@@ -109,8 +109,8 @@ class SourceContext:
     _field_lock: threading.Lock = field(default_factory=threading.Lock)
     pages_left: PageBudget = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.pages_left = PageBudget(self.batch_pages)
+    def __post_init__(self, batch_pages: int) -> None:
+        self.pages_left = PageBudget(batch_pages)
 
     def export_start(self, value: int) -> int:
         """Zendesk refuses a start_time in the last minute; never ask for one."""

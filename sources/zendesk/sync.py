@@ -3,8 +3,8 @@
 dlt saves resource state only when a whole extract succeeds, so one huge extract would
 be all-or-nothing. Each `pipeline.run` here extracts at most `batch_pages` export pages,
 all exports together (see `resources._export_pages`), loads them and commits the
-cursors; the loop repeats until every export reports that it is drained. A crash costs at most the batch
-in flight, and the next run resumes from the last committed cursor.
+cursors; the loop repeats until every export reports that it is drained. A crash costs
+at most the batch in flight, and the next run resumes from the last committed cursor.
 """
 
 from __future__ import annotations
