@@ -27,6 +27,8 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from zendesk import TABLE_NAMES, select_tables, zendesk_support
 from zendesk.errors import ZendeskAuthError, ZendeskSourceError
+from zendesk.run_defaults import apply_run_defaults
+from zendesk.settings import DEFAULT_BATCH_PAGES
 from zendesk.sync import SyncResult, run_until_drained
 
 DEMO_TICKETS = 300
@@ -57,10 +59,13 @@ def load_zendesk(
     if destination:
         run_kwargs["destination"] = destination
 
+    source_args.setdefault("batch_pages", DEFAULT_BATCH_PAGES)
+
     def make_source(batch_tables: Sequence[str]) -> Any:
         return zendesk_support(**source_args).with_resources(*batch_tables)
 
     started_at = int(time.time())
+    apply_run_defaults()
     result = run_until_drained(pipeline, make_source, selected, audits_mode=audits_mode, **run_kwargs)
     print(result.last_load_info)
     report_run(pipeline, result, started_at)
@@ -68,7 +73,7 @@ def load_zendesk(
 
 def report_run(pipeline: Any, result: SyncResult, started_at: int) -> None:
     """Print rows per table over the whole sync and the tables the plan did not allow."""
-    state = pipeline.state.get("sources", {}).get("zendesk", {})
+    state = pipeline.state.get("sources", {}).get(pipeline.default_schema_name or "zendesk", {})
     skipped: Dict[str, Dict[str, int]] = state.get("run_report", {}).get("skipped_tables", {})
     for table, skip in sorted(skipped.items()):
         if skip["at"] >= started_at:

@@ -33,10 +33,11 @@ from .credentials import (
     ZendeskOAuthRefreshCredentials,
     ZendeskOAuthTokenCredentials,
 )
+from . import run_safety
 from .errors import ZendeskConfigError
 from .rate_limit import EXPORT_SCOPES, RateBudget, account_budget
 from .resources import SourceContext, build_resources
-from .settings import DEFAULT_BATCH_PAGES, TABLES, siblings
+from .settings import TABLES, siblings
 
 __all__ = [
     "zendesk_support",
@@ -114,7 +115,7 @@ def zendesk_support(
     export_requests_per_minute: int = 10,
     export_rate_scope: Literal["shared", "per_endpoint"] = "shared",
     rate_limit_window_seconds: float = 60.0,
-    batch_pages: int = DEFAULT_BATCH_PAGES,
+    batch_pages: Optional[int] = None,
     audits_mode: Literal["events", "per_ticket"] = "events",
     deletions: Literal["hard", "soft"] = "hard",
 ) -> Sequence[DltResource]:
@@ -142,8 +143,11 @@ def zendesk_support(
             (Zendesk's documentation does not say which; 429s show it does not).
         rate_limit_window_seconds: Length of a rate-limit "minute"; only benchmarks and
             tests change it, to compress time against the fake Zendesk.
-        batch_pages: Export pages per batch, all exports together; each batch is committed
-            before the next.
+        batch_pages: Unset (default): every export is read to its end in this run. A
+            number bounds the run to that many export pages, all exports together, and
+            leaves the rest to the next run (with a warning naming the exports that are
+            behind): `zendesk.sync.run_until_drained` uses it to commit a long first sync
+            batch by batch.
         audits_mode: `events` (default) builds ticket_audits from the ticket events export
             at no extra request; `per_ticket` fetches `/tickets/{id}/audits` for each
             changed ticket, for the full audit shape.
@@ -162,7 +166,7 @@ def zendesk_support(
         raise ZendeskConfigError(
             f"export_rate_scope must be one of {', '.join(EXPORT_SCOPES)}, not '{export_rate_scope}'."
         )
-    if batch_pages < 1:
+    if batch_pages is not None and batch_pages < 1:
         raise ZendeskConfigError("batch_pages must be at least 1.")
     client = build_client(
         subdomain,
@@ -178,11 +182,21 @@ def zendesk_support(
             export_scope=export_rate_scope,
         ),
     )
+    pipeline = run_safety.active_pipeline()
+    if pipeline is not None:
+        run_safety.before_run(pipeline)
     ctx = SourceContext(
         client=client,
         start_epoch=parse_start_date(start_date),
         batch_pages=batch_pages,
         audits_mode=audits_mode,
         deletions=deletions,
+        on_run_start=run_safety.start_of_run,
     )
-    return build_resources(ctx)
+    resources = build_resources(ctx)
+    file_format = run_safety.loader_file_format(pipeline.destination if pipeline is not None else None)
+    if file_format:
+        for resource in resources:
+            if resource.name in TABLE_NAMES:
+                resource.apply_hints(file_format=file_format)
+    return resources

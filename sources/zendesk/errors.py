@@ -34,3 +34,7 @@ class TableUnavailable(ZendeskSourceError):
         )
         self.table = table
         self.status_code = status_code
+
+
+class ZendeskRunInProgress(ZendeskSourceError):
+    """Another run of the same pipeline holds its lock: this one reads and loads nothing."""

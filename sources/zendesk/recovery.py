@@ -18,9 +18,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Dict, List, Set
+from typing import Dict, List, Optional, Set
 
-from dlt.common.storages.load_package import ParsedLoadJobFileName
 from dlt.pipeline.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -33,21 +32,13 @@ def _note_path(pipeline: Pipeline) -> str:
 
 
 def in_doubt_packages(pipeline: Pipeline) -> Dict[str, List[str]]:
-    """Normalized packages with started jobs not recorded as finished, and those jobs'
-    tables: only a job that may already have committed can write its rows twice."""
-    try:
-        storage = pipeline._get_load_storage()
-        packages = storage.normalized_packages
-        load_ids = storage.list_normalized_packages()
-    except (FileNotFoundError, OSError):
-        return {}
+    """Normalized packages with jobs started but not finished, and those jobs' tables: only
+    a job that may already have committed can write its rows twice."""
     found: Dict[str, List[str]] = {}
-    for load_id in load_ids:
-        finished = set(packages.list_pending_transitions(load_id))
-        started = [os.path.basename(f) for f in packages.list_started_jobs(load_id)]
-        doubtful = [name for name in started if name not in finished]
-        if doubtful:
-            found[load_id] = sorted({ParsedLoadJobFileName.parse(name).table_name for name in doubtful})
+    for load_id in pipeline.list_normalized_load_packages():
+        started = pipeline.get_load_package_info(load_id).jobs.get("started_jobs", [])
+        if started:
+            found[load_id] = sorted({job.job_file_info.table_name for job in started})
     return found
 
 
@@ -112,7 +103,34 @@ def collapse_replayed_rows(pipeline: Pipeline, note: Dict[str, List[str]]) -> Di
     return collapsed
 
 
-def forget(pipeline: Pipeline) -> None:
+def forget(pipeline: Pipeline, load_ids: Optional[Set[str]] = None) -> None:
+    """Drop the note (or only `load_ids` from it) once their cleanup has committed."""
     path = _note_path(pipeline)
-    if os.path.exists(path):
+    if not os.path.exists(path):
+        return
+    if load_ids is None:
         os.remove(path)
+        return
+    with open(path, encoding="utf-8") as handle:
+        note = {k: v for k, v in json.load(handle).items() if k not in load_ids}
+    if note:
+        _write_note(path, note)
+    else:
+        os.remove(path)
+
+
+def collapse_resumed(pipeline: Pipeline) -> Dict[str, int]:
+    """Clean up after noted packages that have been loaded since (by any run, ours or a
+    plain `pipeline.run` that resumed them before extracting) and forget them."""
+    path = _note_path(pipeline)
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        note: Dict[str, List[str]] = json.load(handle)
+    pending = set(pipeline.list_normalized_load_packages())
+    done = {load_id: tables for load_id, tables in note.items() if load_id not in pending}
+    if not done:
+        return {}
+    collapsed = collapse_replayed_rows(pipeline, done)
+    forget(pipeline, set(done))
+    return collapsed

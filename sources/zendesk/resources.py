@@ -5,11 +5,13 @@ transformer fed by a shared reader (tickets + ticket_metrics from one ticket exp
 ticket_comments + ticket_audits from one ticket events export), so no export is ever
 read twice in a run.
 
-The export readers of one batch share `batch_pages` pages between them: a reader that
+A plain `pipeline.run(zendesk_support())` reads every export to its end: nothing is left
+for a later run. With `batch_pages` set (what `sync.run_until_drained` uses for long first
+syncs), the export readers of one run share that many pages between them: a reader that
 finds them spent stops and records that it is not drained, the run commits what it has
-(dlt saves state only when a whole extract succeeds) and `sync.run_until_drained` starts
-the next batch. A batch therefore holds the same number of pages however large the
-account and however many exports are running, and a crash never costs more than one.
+(dlt saves state only when a whole extract succeeds) and the next run continues from
+there. A batch therefore holds the same number of pages however large the account and
+however many exports are running, and a crash never costs more than one.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import InitVar, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set
 
@@ -39,6 +41,7 @@ from .settings import (
     ChangeDetection,
     Endpoint,
     TableSpec,
+    dlt_write_disposition,
 )
 
 logger = logging.getLogger(__name__)
@@ -54,6 +57,8 @@ DELETED_FLAG = "_zendesk_deleted"
 TOMBSTONE_HINTS = {DELETED_FLAG: {"name": DELETED_FLAG, "data_type": "bool", "hard_delete": True}}
 
 Row = Dict[str, Any]
+
+AUDITS_WRITE_DISPOSITION = dlt_write_disposition(TABLES_BY_NAME["ticket_audits"].write_disposition)
 
 
 def epoch_to_iso(epoch: int) -> str:
@@ -72,6 +77,20 @@ def iso_to_epoch(value: Any) -> int:
     return int(parsed.timestamp())
 
 
+def change_stream_cursor(cursor_path: str, initial_value: Any, primary_key: Any) -> Any:
+    """An incremental cursor over one of Zendesk's change streams.
+
+    External schedulers (Airflow's data interval) are refused: an export is a stream of
+    changes read from a cursor, not a date partition; a window cut out of it would move
+    the export cursor past rows outside the window, and later runs would miss them."""
+    return dlt.sources.incremental(
+        cursor_path,
+        initial_value=initial_value,
+        primary_key=primary_key,
+        allow_external_schedulers=False,
+    )
+
+
 def fingerprint(row: Row) -> str:
     """A short content hash: any change to a row, even within the same second, shows."""
     return hashlib.blake2b(
@@ -80,15 +99,18 @@ def fingerprint(row: Row) -> str:
 
 
 class PageBudget:
-    """The export pages one batch may still fetch, shared by every reader thread."""
+    """The export pages one run may still fetch, shared by every reader thread
+    (`None`: no bound, every export is read to its end)."""
 
-    def __init__(self, pages: int) -> None:
+    def __init__(self, pages: Optional[int]) -> None:
         self._left = pages
         self._lock = threading.Lock()
 
     def take(self) -> bool:
         """Claim one page; False once the batch's pages are spent."""
         with self._lock:
+            if self._left is None:
+                return True
             if self._left <= 0:
                 return False
             self._left -= 1
@@ -101,16 +123,39 @@ class SourceContext:
 
     client: ZendeskClient
     start_epoch: int
-    batch_pages: InitVar[int]
+    batch_pages: Optional[int] = None
     audits_mode: str = "events"
     deletions: str = "hard"
     now: Callable[[], float] = lambda: datetime.now(timezone.utc).timestamp()
     _field_definitions: Dict[str, List[Row]] = field(default_factory=dict)
     _field_lock: threading.Lock = field(default_factory=threading.Lock)
-    pages_left: PageBudget = field(init=False)
+    #: Called once per run, before its first request (takes the pipeline's run lock and
+    #: cleans up after an interrupted load); an exception it raises fails every resource.
+    on_run_start: Callable[[], None] = lambda: None
+    _runs: Dict[str, Any] = field(default_factory=dict)
+    _run_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __post_init__(self, batch_pages: int) -> None:
-        self.pages_left = PageBudget(batch_pages)
+    def run(self) -> PageBudget:
+        """Start (once) the run being extracted now; return its export page budget.
+
+        Keyed by the load package, not held by the source object: a source built once and
+        run several times (an orchestrator parses a DAG file once and runs its tasks
+        later) gives every run its own `batch_pages`. Every resource calls this before
+        its first request."""
+        load_id = dlt.current.load_package_state()["load_id"]
+        with self._run_lock:
+            started = self._runs.get(load_id)
+            if started is None:
+                self._field_definitions = {}  # a new run reads the current definitions
+                try:
+                    self.on_run_start()
+                    started = PageBudget(self.batch_pages)
+                except Exception as error:  # every resource of this run reports it
+                    started = error
+                self._runs = {load_id: started}
+        if isinstance(started, Exception):
+            raise started
+        return started
 
     def export_start(self, value: int) -> int:
         """Zendesk refuses a start_time in the last minute; never ask for one."""
@@ -121,6 +166,7 @@ class SourceContext:
 
         Resources run in parallel threads; the lock makes the second caller wait for the
         first one's answer instead of sending the same request again."""
+        self.run()
         with self._field_lock:
             return self._load_field_definitions(kind)
 
@@ -167,9 +213,19 @@ def record_skip(table: str, error: TableUnavailable) -> None:
     }
 
 
-def mark_batch(drained: bool) -> None:
-    """Tell `sync.run_until_drained` whether this reader has more to fetch."""
+def mark_batch(name: str, drained: bool, pages: int = 0) -> None:
+    """Record whether this reader has more to fetch (`sync.run_until_drained` reads it),
+    and say so loudly when it has: the tables it feeds are behind Zendesk until a later
+    run continues from here."""
     dlt.current.resource_state()["drained"] = drained
+    if not drained:
+        logger.warning(
+            "%s: stopped after %d page(s) because batch_pages is set; the tables it feeds are"
+            " not complete yet and the next run continues from here (zendesk.sync."
+            "run_until_drained runs batches until every export is drained)",
+            name,
+            pages,
+        )
 
 
 class BoundaryDedup:
@@ -199,9 +255,9 @@ def _export_pages(
 ) -> Iterator[List[Row]]:
     """Walk an export while the batch has pages left, logging progress as pages arrive."""
     pages = rows = 0
-    if not ctx.pages_left.take():
-        logger.info("%s: this batch's pages are taken; the next batch starts here", name)
-        mark_batch(drained=False)
+    budget = ctx.run()
+    if not budget.take():
+        mark_batch(name, drained=False)
         return
     for page, _ in ctx.client.pages(endpoint, paginator, {"per_page": endpoint.page_size, **endpoint.params}):
         pages += 1
@@ -209,11 +265,10 @@ def _export_pages(
         logger.info("%s: page %d, %d rows so far", name, pages, rows)
         if page:
             yield page
-        if paginator.has_next_page and not ctx.pages_left.take():
-            logger.info("%s: %d pages in this batch; the next batch continues from here", name, pages)
-            mark_batch(drained=False)
+        if paginator.has_next_page and not budget.take():
+            mark_batch(name, drained=False, pages=pages)
             return
-    mark_batch(drained=True)
+    mark_batch(name, drained=True)
 
 
 def cursor_export_reader(ctx: SourceContext, spec: TableSpec, initial: Any) -> DltResource:
@@ -223,7 +278,7 @@ def cursor_export_reader(ctx: SourceContext, spec: TableSpec, initial: Any) -> D
     name, endpoint = spec.reader, spec.endpoint
 
     def read(
-        cursor: dlt.sources.incremental[Any] = dlt.sources.incremental(
+        cursor: dlt.sources.incremental[Any] = change_stream_cursor(
             endpoint.export_cursor, initial_value=initial, primary_key=()
         ),
     ) -> Iterator[List[Row]]:
@@ -263,6 +318,7 @@ def time_export_pages(
 def _full_list(
     ctx: SourceContext, spec: TableSpec, extra_params: Optional[Row] = None
 ) -> Iterator[List[Row]]:
+    ctx.run()
     endpoint = spec.endpoint
     params = {**list_params(endpoint), **(extra_params or {})}
     for page, _ in ctx.client.pages(
@@ -353,7 +409,7 @@ def satisfaction_ratings(ctx: SourceContext, spec: TableSpec) -> DltResource:
     """Ratings filtered server-side by start_time, so a run fetches only recent changes."""
 
     def read(
-        updated_at: dlt.sources.incremental[str] = dlt.sources.incremental(
+        updated_at: dlt.sources.incremental[str] = change_stream_cursor(
             spec.cursor, initial_value=epoch_to_iso(ctx.start_epoch), primary_key=()
         ),
     ) -> Iterator[List[Row]]:
@@ -451,7 +507,7 @@ def ticket_event_resources(ctx: SourceContext) -> List[DltResource]:
     endpoint = spec.endpoint
 
     def read_events(
-        cursor: dlt.sources.incremental[int] = dlt.sources.incremental(
+        cursor: dlt.sources.incremental[int] = change_stream_cursor(
             endpoint.export_cursor, initial_value=ctx.start_epoch, primary_key="id"
         ),
     ) -> Iterator[List[Row]]:
@@ -472,7 +528,7 @@ def ticket_event_resources(ctx: SourceContext) -> List[DltResource]:
             data_from=reader,
             name="ticket_audits",
             primary_key="id",
-            write_disposition="append",
+            write_disposition=AUDITS_WRITE_DISPOSITION,
             nested_hints=AUDIT_EVENT_HINTS,
         )
         def ticket_audits(page: List[Row]) -> Iterator[List[Row]]:
@@ -493,12 +549,12 @@ def per_ticket_audits(ctx: SourceContext, ticket_reader: DltResource) -> DltReso
         data_from=ticket_reader,
         name="ticket_audits",
         primary_key="id",
-        write_disposition="append",
+        write_disposition=AUDITS_WRITE_DISPOSITION,
         nested_hints=AUDIT_EVENT_HINTS,
     )
     def ticket_audits(
         page: List[Row],
-        created_at: dlt.sources.incremental[str] = dlt.sources.incremental(
+        created_at: dlt.sources.incremental[str] = change_stream_cursor(
             TABLES_BY_NAME["ticket_audits"].cursor, initial_value=epoch_to_iso(ctx.start_epoch), primary_key="id"
         ),
     ) -> Iterator[List[Row]]:
@@ -553,7 +609,7 @@ def organizations(ctx: SourceContext) -> DltResource:
     spec = TABLES_BY_NAME["organizations"]
 
     def read(
-        cursor: dlt.sources.incremental[str] = dlt.sources.incremental(
+        cursor: dlt.sources.incremental[str] = change_stream_cursor(
             spec.endpoint.export_cursor, initial_value=epoch_to_iso(ctx.start_epoch), primary_key=()
         ),
     ) -> Iterator[Any]:
@@ -570,7 +626,7 @@ def ticket_metric_events(ctx: SourceContext) -> DltResource:
     spec = TABLES_BY_NAME["ticket_metric_events"]
 
     def read(
-        cursor: dlt.sources.incremental[str] = dlt.sources.incremental(
+        cursor: dlt.sources.incremental[str] = change_stream_cursor(
             spec.endpoint.export_cursor, initial_value=epoch_to_iso(ctx.start_epoch), primary_key="id"
         ),
     ) -> Iterator[List[Row]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Dict, Literal, Mapping, Optional, Tuple
+from typing import Any, Dict, Literal, Mapping, Optional, Tuple
 
 API_PREFIX = "/api/v2"
 
@@ -46,7 +46,17 @@ class ChangeDetection(str, Enum):
     REPLACE = "replace"  # full scan; the table is replaced each run
 
 
-WriteDisposition = Literal["merge", "append", "replace"]
+#: "insert-only" is append semantics made idempotent: a row whose key is already loaded is
+#: never inserted again (dlt's merge strategy of that name, dlt 1.31 and later), so a
+#: replayed or overlapping run cannot append an audit twice.
+WriteDisposition = Literal["merge", "insert-only", "replace"]
+
+
+def dlt_write_disposition(disposition: WriteDisposition) -> Any:
+    """The dlt write disposition hint for a registry disposition."""
+    if disposition == "insert-only":
+        return {"disposition": "merge", "strategy": "insert-only"}
+    return disposition
 
 
 @dataclass(frozen=True)
@@ -141,7 +151,7 @@ TABLES: Tuple[TableSpec, ...] = (
         "ticket_audits",
         TICKET_EVENTS_EXPORT,
         "id",
-        "append",
+        "insert-only",
         ChangeDetection.EXPORT_CURSOR,
         cursor="created_at",
         reader="ticket_events",

@@ -59,7 +59,7 @@ def test_sixteen_tables_with_exact_names() -> None:
         pytest.param("sla_policies", "replace", id="sla_policies"),
         pytest.param("tags", "replace", id="tags"),
         pytest.param("talk_phone_numbers", "replace", id="talk_phone_numbers"),
-        pytest.param("ticket_audits", "append", id="ticket_audits"),
+        pytest.param("ticket_audits", "insert-only", id="ticket_audits"),
     ],
 )
 def test_write_disposition(table: str, disposition: str) -> None:
