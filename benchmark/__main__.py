@@ -77,7 +77,9 @@ def real_account_minutes(counts: Mapping[str, int]) -> Dict[str, float]:
     }
 
 
-def run_child(fake: FakeZendesk, workdir: str, window: float, profile: Optional[str], batch_pages: int) -> Dict[str, Any]:
+def run_child(
+    fake: FakeZendesk, workdir: str, window: float, profile: Optional[str], batch_pages: int, mode: str
+) -> Dict[str, Any]:
     command = [
         sys.executable, "-m", "benchmark.sync_once",
         "--base-url", fake.base_url,
@@ -87,6 +89,7 @@ def run_child(fake: FakeZendesk, workdir: str, window: float, profile: Optional[
         "--window", str(window),
         "--export-rpm", str(EXPORT_LIMIT),
         "--batch-pages", str(batch_pages),
+        "--mode", mode,
     ]
     if profile:
         command += ["--profile", profile]
@@ -96,9 +99,18 @@ def run_child(fake: FakeZendesk, workdir: str, window: float, profile: Optional[
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def phase(name: str, fake: FakeZendesk, workdir: str, window: float, minimum: Mapping[str, int], batch_pages: int, profile: Optional[str] = None) -> Dict[str, Any]:
+def phase(
+    name: str,
+    fake: FakeZendesk,
+    workdir: str,
+    window: float,
+    minimum: Mapping[str, int],
+    batch_pages: int,
+    mode: str,
+    profile: Optional[str] = None,
+) -> Dict[str, Any]:
     fake.reset_counts()
-    report = run_child(fake, workdir, window, profile, batch_pages)
+    report = run_child(fake, workdir, window, profile, batch_pages, mode)
     counts = Counter({endpoint_template(k): v for k, v in fake.request_counts().items()})
     throttled = sum(n for key, n in fake.status_counts().items() if key.startswith("429 "))
     rows = sum(report["rows"].values())
@@ -115,8 +127,8 @@ def phase(name: str, fake: FakeZendesk, workdir: str, window: float, minimum: Ma
     return report
 
 
-def print_report(size: int, reports: List[Dict[str, Any]], minimum: Mapping[str, int]) -> None:
-    print(f"\n=== {size} tickets ===")
+def print_report(size: int, mode: str, reports: List[Dict[str, Any]], minimum: Mapping[str, int]) -> None:
+    print(f"\n=== {size} tickets, {mode} ===")
     endpoints = sorted(set(minimum) | {e for r in reports for e in r["requests"]})
     header = f"{'endpoint':42} {'minimum':>8} " + " ".join(f"{r['phase']:>10}" for r in reports)
     print(header)
@@ -137,7 +149,8 @@ def print_report(size: int, reports: List[Dict[str, Any]], minimum: Mapping[str,
         print(f"{r['phase']}: on a real account ≈ {r['real_account_minutes']} minutes; rows {r['rows']}")
 
 
-def benchmark(size: int, seed: int, scale: float, profile: bool, batch_pages: int) -> List[Dict[str, Any]]:
+def benchmark(size: int, seed: int, scale: float, profile: bool, batch_pages: int, mode: str) -> List[Dict[str, Any]]:
+    """The three syncs through one way of running the source, on a fresh fake account."""
     window = 60.0 / scale
     started = time.perf_counter()
     fake = FakeZendesk(seed=seed, tickets=size)
@@ -152,15 +165,16 @@ def benchmark(size: int, seed: int, scale: float, profile: bool, batch_pages: in
     try:
         minimum = minimum_requests(fake.ground_truth())
         with tempfile.TemporaryDirectory(prefix="zd-bench-") as workdir:
-            reports = [phase("full", fake, workdir, window, minimum, batch_pages, f"{workdir}/full.prof" if profile else None)]
-            if profile:
+            prof = f"{workdir}/full.prof" if profile else None
+            reports = [phase("full", fake, workdir, window, minimum, batch_pages, mode, prof)]
+            if prof:
                 import pstats
 
-                pstats.Stats(f"{workdir}/full.prof").sort_stats("cumulative").print_stats(30)
-            reports.append(phase("no-change", fake, workdir, window, minimum, batch_pages))
+                pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
+            reports.append(phase("no-change", fake, workdir, window, minimum, batch_pages, mode))
             fake.mutate(seed=seed + 1, fraction=0.01)
-            reports.append(phase("1%-change", fake, workdir, window, minimum, batch_pages))
-        print_report(size, reports, minimum)
+            reports.append(phase("1%-change", fake, workdir, window, minimum, batch_pages, mode))
+        print_report(size, mode, reports, minimum)
         return reports
     finally:
         fake.stop()
@@ -173,14 +187,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--scale", type=float, default=60.0, help="time compression of rate-limit windows")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--batch-pages", type=int, default=DEFAULT_BATCH_PAGES, help="the source's batch_pages setting")
+    parser.add_argument(
+        "--modes",
+        default="plain,script",
+        help="plain: pipeline.run(zendesk_support()) as dlt init users and orchestrators call it;"
+        " script: zendesk_pipeline.py's path (committed batches of --batch-pages, run defaults)",
+    )
     parser.add_argument("--json", help="also write all reports to this file")
     args = parser.parse_args(argv)
-    results = {}
+    results: Dict[str, List[Dict[str, Any]]] = {}
     for size in [int(s) for s in args.tickets.split(",")]:
-        results[size] = benchmark(size, args.seed, args.scale, args.profile, args.batch_pages)
+        for mode in args.modes.split(","):
+            results[f"{size} {mode}"] = benchmark(size, args.seed, args.scale, args.profile, args.batch_pages, mode)
     if len(results) > 1:
-        peaks = {size: reps[0]["peak_rss_mb"] for size, reps in results.items()}
-        print(f"\npeak RSS of the full sync by size (MB): {peaks}")
+        peaks = {key: reps[0]["peak_rss_mb"] for key, reps in results.items()}
+        cpu = {key: reps[0]["rows_per_cpu_s"] for key, reps in results.items()}
+        print(f"\npeak RSS of the full sync (MB): {peaks}")
+        print(f"rows per CPU second of the full sync: {cpu}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=2)

@@ -19,7 +19,8 @@ import dlt
 
 from zendesk import select_tables, zendesk_support
 from zendesk.settings import DEFAULT_BATCH_PAGES
-from zendesk.sync import run_until_drained
+from zendesk.run_defaults import apply_run_defaults
+from zendesk.sync import SyncResult, run_until_drained
 
 
 def peak_rss_mb() -> float:
@@ -90,6 +91,13 @@ class StepMemory:
         return dict(self.peaks)
 
 
+def plain_result(pipeline: Any) -> SyncResult:
+    """What one plain run did, in the shape `run_until_drained` reports."""
+    result = SyncResult(batches=1)
+    result.add(pipeline, pipeline.last_trace.last_load_info)
+    return result
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base-url", required=True)
@@ -100,6 +108,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--account-rpm", type=int, default=None)
     parser.add_argument("--export-rpm", type=int, default=10)
     parser.add_argument("--batch-pages", type=int, default=DEFAULT_BATCH_PAGES)
+    parser.add_argument(
+        "--mode",
+        choices=["plain", "script"],
+        default="script",
+        help="plain: one pipeline.run(zendesk_support()) as dlt init users and orchestrators"
+        " call it; script: zendesk_pipeline.py's path (committed batches, run defaults)",
+    )
     parser.add_argument("--profile", help="write a cProfile dump here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -117,16 +132,21 @@ def main(argv: Optional[List[str]] = None) -> int:
         max_requests_per_minute=args.account_rpm,
         export_requests_per_minute=args.export_rpm,
         rate_limit_window_seconds=args.window,
-        batch_pages=args.batch_pages,
     )
     tables = select_tables(None)
     steps = StepMemory(pipeline)
     wall = time.perf_counter()
     cpu = time.process_time()
 
-    def sync() -> object:
+    def sync() -> Any:
+        if args.mode == "plain":
+            pipeline.run(zendesk_support(**source_args))
+            return plain_result(pipeline)
+        apply_run_defaults()
         return run_until_drained(
-            pipeline, lambda batch: zendesk_support(**source_args).with_resources(*batch), tables
+            pipeline,
+            lambda batch: zendesk_support(batch_pages=args.batch_pages, **source_args).with_resources(*batch),
+            tables,
         )
 
     if args.profile:
@@ -143,8 +163,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         "peak_rss_mb": peak_rss_mb(),
         "peak_rss_by_step_mb": steps.stop(),
         "peak_rss_by_call_mb": steps.calls,
-        "batches": result.batches,  # type: ignore[attr-defined]
-        "rows": dict(result.row_counts),  # type: ignore[attr-defined]
+        "batches": result.batches,
+        "rows": dict(result.row_counts),
     }
     print(json.dumps(report))
     return 0
