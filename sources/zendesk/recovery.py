@@ -3,14 +3,19 @@
 dlt (1.31) commits a load job's rows in the destination, and only afterwards records on
 local disk that the job finished. A crash between the two (tens of milliseconds per job,
 and a package has dozens of jobs) makes dlt run the job again when the package is
-resumed: append tables get every row of that job twice, and merge tables with nested
-tables do too (their staging copy is not cleared on resume). The copies are exact: same
+resumed: merge tables with nested tables get every row of that job twice (their staging
+copy is not cleared on resume). The copies are exact: same
 `_dlt_id`, same `_dlt_load_id`.
 
 So before a pending package is resumed, the packages that may hold such a job are noted
 durably (with their tables), and after the resumed load commits, rows sharing a `_dlt_id`
 in those tables are collapsed to one. A crash during the cleanup simply repeats it on the
 next run; the note is removed only after the cleanup has committed.
+
+Both steps run from the source itself (`run_safety.py`), so a plain `pipeline.run` gets
+them: the note when the source is built (before `run` resumes the package), the cleanup
+when the next extraction starts. `sync.run_until_drained` cleans up at once after
+resuming.
 """
 
 from __future__ import annotations
