@@ -171,6 +171,6 @@ def rate_wait(seconds: float, limit: int, window: float) -> None:
             return
         _last_wait_note_until = now + seconds
     logger.info(
-        "Waiting %d s for Zendesk's rate limit (%d requests per %g s); the run goes on by itself.",
-        math.ceil(seconds), limit, window,
+        "Waiting %d s for Zendesk's rate limit (%d request%s per %g s); the run goes on by itself.",
+        math.ceil(seconds), limit, "" if limit == 1 else "s", window,
     )
