@@ -152,7 +152,8 @@ def report_run(pipeline: Any, result: SyncResult, tables: Sequence[str], started
             continue
         holds = f"{held[table]:>9,} rows" if table in held else "     (not counted)"
         print(f"  {table:<22}{holds}   ({result.row_counts.get(table, 0):,} loaded by this run)")
-    print(f"{result.batches} batch(es) committed; the next run loads only what changed.")
+    loaded = sum(result.row_counts.get(table, 0) for table in tables)
+    print(f"{result.batches} batch(es) committed, {loaded:,} rows loaded; the next run loads only what changed.")
 
 
 def skipped_tables(pipeline: Any, started_at: int) -> Dict[str, int]:
@@ -237,8 +238,8 @@ def without_noise(record: logging.LogRecord) -> bool:
 
 
 def requested_tables(value: Optional[str]) -> Optional[List[str]]:
-    """`--tables` as a list; None when not given. Given but naming no table is an error,
-    not a silent "all tables"."""
+    """`--tables` as a list; None when not given. Given but naming no table is an error
+    naming the choices, not a silent "all tables" (unknown names: see `select_tables`)."""
     if value is None:
         return None
     tables = [t.strip() for t in value.split(",") if t.strip()]
