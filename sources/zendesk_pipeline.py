@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import logging
 import os
 import signal
@@ -42,6 +43,8 @@ DEMO_PIPELINE = "zendesk_demo"
 DEMO_STATE_DIR = ".zendesk_demo"
 #: dlt's destinations that take a plain name (the `destination` factory is no destination).
 DESTINATION_NAMES = sorted(name for name in dlt.destinations.__all__ if name != "destination")
+#: `--progress` displays that need a package of their own: module -> pip package.
+PROGRESS_PACKAGES = {"tqdm": "tqdm", "enlighten": "enlighten", "alive_progress": "alive-progress"}
 #: Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
 
@@ -114,6 +117,14 @@ def progress_collector(name: Optional[str]) -> Any:
     """dlt's progress display; the log one without system stats (they need psutil)."""
     if name == "log":
         return dlt.progress.log(log_period=10, dump_system_stats=False)
+    return name
+
+
+def checked_progress(name: Optional[str]) -> Optional[str]:
+    """`--progress` when its display can run here, else an error saying what to install."""
+    package = PROGRESS_PACKAGES.get(name or "")
+    if package and importlib.util.find_spec(str(name)) is None:
+        raise UsageError(f"--progress {name} needs the {package} package (pip install {package}); --progress log needs none.")
     return name
 
 
@@ -294,6 +305,7 @@ def run_command(args: argparse.Namespace) -> int:
         source_args["start_date"] = args.start_date
     tables = requested_tables(args.tables)
     destination = checked_destination(args.destination)
+    checked_progress(args.progress)
     if args.command == "authorize":
         from zendesk.oauth import authorize_from_config
 

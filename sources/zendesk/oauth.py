@@ -702,10 +702,9 @@ def authorize_interactive(
     Prints the authorization URL for the account and client with `redirect_uri` (one of
     the OAuth client's Redirect URLs; default `DEFAULT_REDIRECT_URI`), asks for the
     address Zendesk redirected the browser to (or just its code), exchanges it at
-    `/oauth/tokens` with the same redirect URI, writes
-    the pair to the token store, and confirms with `GET /api/v2/users/me`. Nothing secret
-    is printed. Raises `ZendeskConfigError` / `ZendeskAuthError` / `ZendeskApiError` with
-    what to fix.
+    `/oauth/tokens` with the same redirect URI, writes the pair to the token store, and
+    confirms with `GET /api/v2/users/me`. Nothing secret is printed. Raises
+    `ZendeskConfigError` / `ZendeskAuthError` / `ZendeskApiError` with what to fix.
 
     Returns:
         The signed-in user (`/users/me`'s `user` object).
