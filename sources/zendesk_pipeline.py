@@ -82,27 +82,21 @@ def load_zendesk(
     run_kwargs: Dict[str, Any] = {"refresh": refresh or ("drop_resources" if full_refresh else None)}
     if destination:
         run_kwargs["destination"] = destination
-    started = BatchCounter()
+    batches_started = 0  # all but the last are committed when Ctrl-C stops the sync
     started_at = int(time.time())
 
     def make_source(batch_tables: Sequence[str]) -> Any:
-        started.count += 1
+        nonlocal batches_started
+        batches_started += 1
         return zendesk_support(**source_args).with_resources(*batch_tables)
 
     try:
         result = run_until_drained(pipeline, make_source, selected, audits_mode=audits_mode, **run_kwargs)
     except (PipelineStepFailed, RunCancelled, KeyboardInterrupt) as exc:
         if stop_requested() or isinstance(exc, KeyboardInterrupt) or isinstance(root_error(exc), RunCancelled):
-            raise Interrupted(max(0, started.count - 1)) from None
+            raise Interrupted(max(0, batches_started - 1)) from None
         raise
     report_run(pipeline, result, selected, started_at)
-
-
-class BatchCounter:
-    """Batches a sync has started: all but the last are committed when Ctrl-C stops it."""
-
-    def __init__(self) -> None:
-        self.count = 0
 
 
 class Interrupted(Exception):
