@@ -118,7 +118,9 @@ def checked_progress(name: Optional[str]) -> Optional[str]:
     """`--progress` when its display can run here, else an error saying what to install."""
     package = PROGRESS_PACKAGES.get(name or "")
     if package and importlib.util.find_spec(str(name)) is None:
-        raise UsageError(f"--progress {name} needs the {package} package (pip install {package}); --progress log needs none.")
+        raise UsageError(
+            f"--progress {name} needs the {package} package (pip install {package}); --progress log needs none."
+        )
     return name
 
 
@@ -218,7 +220,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument("--demo", action="store_true", help="use a local fake Zendesk; no account needed")
     parser.add_argument("--destination", help=f"a dlt destination: {', '.join(DESTINATION_NAMES)} (default: duckdb)")
-    parser.add_argument("--dataset", default="zendesk_data", help="destination dataset/schema name (default: zendesk_data)")
+    parser.add_argument(
+        "--dataset", default="zendesk_data", help="destination dataset/schema name (default: zendesk_data)"
+    )
     parser.add_argument(
         "--pipeline-name",
         help="name of the pipeline state (and of the DuckDB file): one per account and environment"

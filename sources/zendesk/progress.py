@@ -68,7 +68,7 @@ def pause(seconds: float) -> None:
     _stop.wait(seconds)
 
 
-def _tables_of(reader: str) -> str:
+def tables_of(reader: str) -> str:
     """`ticket_export` -> `tickets + ticket_metrics`: the names users know from the README."""
     names = [spec.name for spec in TABLES if spec.reader == reader]
     return " + ".join(names) if names else reader
@@ -132,7 +132,7 @@ def export_page(reader: str, cursor_field: Optional[str], paginator: Any, page: 
             stats.origin = min(positions)
         if not more:
             del _exports[reader]  # drained: the next sync counts afresh
-    name = _tables_of(reader)
+    name = tables_of(reader)
     head = f"{name}: {stats.rows:,} rows so far ({stats.pages} page{'s' if stats.pages != 1 else ''})"
     if not more:
         logger.info("%s, export complete", head.replace(" so far", ""))

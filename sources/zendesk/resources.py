@@ -201,7 +201,7 @@ def _export_pages(
     """Walk an export while the batch has pages left, logging progress as pages arrive."""
     pages = 0
     if not ctx.pages_left.take():
-        logger.info("%s: this batch's pages are taken; the next batch starts here", name)
+        logger.info("%s: this batch's pages are taken; the next batch starts here", progress.tables_of(name))
         mark_batch(drained=False)
         return
     for page, _ in ctx.client.pages(endpoint, paginator, {"per_page": endpoint.page_size, **endpoint.params}):
@@ -210,7 +210,9 @@ def _export_pages(
         if page:
             yield page
         if paginator.has_next_page and not ctx.pages_left.take():
-            logger.info("%s: %d pages in this batch; the next batch continues from here", name, pages)
+            logger.info(
+                "%s: %d pages in this batch; the next batch continues from here", progress.tables_of(name), pages
+            )
             mark_batch(drained=False)
             return
     mark_batch(drained=True)
