@@ -33,7 +33,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from zendesk import TABLE_NAMES, select_tables, zendesk_support
 from zendesk.errors import ZendeskSourceError
-from zendesk.progress import RunCancelled, clear_stop, request_stop, stop_requested
+from zendesk.progress import RunCancelled, request_stop, reset, stop_requested
 from zendesk.settings import TABLES_BY_NAME, ChangeDetection, state_holder
 from zendesk.sync import SyncResult, run_until_drained
 
@@ -353,7 +353,7 @@ def stop_on_ctrl_c() -> Iterator[None]:
     dlt's own Ctrl-C handling in its normalize and load steps is turned off (unless set),
     so a Ctrl-C during a load lets that load commit instead of cutting it off."""
     os.environ.setdefault("RUNTIME__INTERCEPT_SIGNALS", "false")
-    clear_stop()
+    reset()
 
     def on_sigint(signum: int, frame: Any) -> None:
         if stop_requested():

@@ -52,11 +52,6 @@ def stop_requested() -> bool:
     return _stop.is_set()
 
 
-def clear_stop() -> None:
-    """Forget an earlier stop request (a new run in the same process)."""
-    _stop.clear()
-
-
 def raise_if_stopped() -> None:
     """Called before every request attempt: after a stop request, nothing more is sent."""
     if _stop.is_set():
@@ -115,6 +110,16 @@ class _ExportStats:
 _exports: Dict[str, _ExportStats] = {}
 _lock = threading.Lock()
 _last_wait_note_until = 0.0
+
+
+def reset() -> None:
+    """Start a sync afresh in this process: forget an earlier stop request and the counts
+    of exports an earlier, unfinished sync left behind."""
+    global _last_wait_note_until
+    _stop.clear()
+    with _lock:
+        _exports.clear()
+        _last_wait_note_until = 0.0
 
 
 def export_page(reader: str, cursor_field: Optional[str], paginator: Any, page: List[Dict[str, Any]]) -> None:

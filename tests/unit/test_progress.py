@@ -31,10 +31,9 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
     fake = Clock(1_700_000_000.0)
     monkeypatch.setattr(progress, "time", SimpleNamespace(time=fake.time, monotonic=fake.monotonic))
-    monkeypatch.setattr(progress, "_last_wait_note_until", 0.0)
+    progress.reset()  # syncs of earlier tests in this process may have stopped mid-export
     yield fake
-    progress._exports.clear()
-    progress.clear_stop()
+    progress.reset()
 
 
 def messages(caplog: pytest.LogCaptureFixture) -> List[str]:
@@ -115,7 +114,7 @@ def test_a_stop_request_cuts_a_wait_short_and_refuses_further_requests(clock: Cl
     sleeper.join()
     with pytest.raises(progress.RunCancelled):
         progress.raise_if_stopped()
-    progress.clear_stop()
+    progress.reset()
     progress.raise_if_stopped()
 
 
