@@ -4,82 +4,187 @@
     python zendesk_pipeline.py --demo               # no account needed: a local fake Zendesk
     python zendesk_pipeline.py --tables tickets,users --start-date 01/31/2024
     python zendesk_pipeline.py --destination postgres --full-refresh
+    python zendesk_pipeline.py --pipeline-name acme_prod --dataset acme   # one name per account
     python zendesk_pipeline.py check                # are subdomain and credentials right? which tables can we read?
     python zendesk_pipeline.py authorize            # OAuth sign-in: stores a refresh token that is rotated on use
 
 Settings come from .dlt/config.toml and .dlt/secrets.toml or env vars
 (SOURCES__ZENDESK__SUBDOMAIN, SOURCES__ZENDESK__CREDENTIALS__OAUTH_TOKEN, ...).
+Ctrl-C stops a run within seconds; the next run resumes from the last committed batch.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import logging
 import os
+import signal
 import sys
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.destination import Destination
+from dlt.common.destination.exceptions import UnknownDestinationModule
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from zendesk import TABLE_NAMES, select_tables, zendesk_support
-from zendesk.errors import ZendeskAuthError, ZendeskSourceError
+from zendesk.errors import ZendeskSourceError
+from zendesk.progress import RunCancelled, request_stop, reset, stop_requested
 from zendesk.run_defaults import apply_run_defaults
-from zendesk.settings import DEFAULT_BATCH_PAGES
+from zendesk.settings import DEFAULT_BATCH_PAGES, TABLES_BY_NAME, ChangeDetection, state_holder
 from zendesk.sync import SyncResult, run_until_drained
 
 DEMO_TICKETS = 300
+DEMO_PIPELINE = "zendesk_demo"
+#: The demo keeps its pipeline state here, under the current folder, never in ~/.dlt.
+DEMO_STATE_DIR = ".zendesk_demo"
+#: dlt's destinations that take a plain name (the `destination` factory is no destination).
+DESTINATION_NAMES = sorted(name for name in dlt.destinations.__all__ if name != "destination")
+#: `--progress` displays that need a package of their own: module -> pip package.
+PROGRESS_PACKAGES = {"tqdm": "tqdm", "enlighten": "enlighten", "alive_progress": "alive-progress"}
+#: Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A command-line value that cannot work; the message names the choices."""
 
 
 def load_zendesk(
     tables: Optional[Sequence[str]] = None,
-    destination: Optional[str] = None,
+    destination: Any = None,
     dataset_name: str = "zendesk_data",
     pipeline_name: str = "zendesk",
     full_refresh: bool = False,
     progress: Optional[str] = None,
+    pipelines_dir: Optional[str] = None,
+    refresh: Optional[str] = None,
     **source_args: Any,
 ) -> None:
     """Load the selected tables (all by default), batch after batch until caught up.
 
-    `destination` overrides the pipeline's default (DuckDB) with any dlt destination name.
+    `destination` overrides the pipeline's default (DuckDB in `<pipeline_name>.duckdb`).
     """
     audits_mode = source_args.get("audits_mode") or dlt.config.get("sources.zendesk.audits_mode", str) or "events"
     selected = select_tables(tables, audits_mode)
     pipeline = dlt.pipeline(
         pipeline_name=pipeline_name,
+        pipelines_dir=pipelines_dir,
         destination="duckdb",
         dataset_name=dataset_name,
-        progress=progress,
+        progress=progress_collector(progress),
     )
-    run_kwargs: Dict[str, Any] = {"refresh": "drop_resources" if full_refresh else None}
+    if source_args.get("start_date") and not full_refresh and not refresh:
+        warn_start_date_ignored(pipeline, selected, audits_mode)
+    run_kwargs: Dict[str, Any] = {"refresh": refresh or ("drop_resources" if full_refresh else None)}
     if destination:
         run_kwargs["destination"] = destination
-
-    source_args.setdefault("batch_pages", DEFAULT_BATCH_PAGES)
+    batches_started = 0  # all but the last are committed when Ctrl-C stops the sync
+    started_at = int(time.time())
+    # Committed batches (see zendesk/sync.py): a configured batch_pages wins.
+    source_args.setdefault("batch_pages", dlt.config.get("sources.zendesk.batch_pages", int) or DEFAULT_BATCH_PAGES)
 
     def make_source(batch_tables: Sequence[str]) -> Any:
+        nonlocal batches_started
+        batches_started += 1
         return zendesk_support(**source_args).with_resources(*batch_tables)
 
-    started_at = int(time.time())
     apply_run_defaults()
-    result = run_until_drained(pipeline, make_source, selected, audits_mode=audits_mode, **run_kwargs)
-    print(result.last_load_info)
-    report_run(pipeline, result, started_at)
+    try:
+        result = run_until_drained(pipeline, make_source, selected, audits_mode=audits_mode, **run_kwargs)
+    except (PipelineStepFailed, RunCancelled, KeyboardInterrupt) as exc:
+        if stop_requested() or isinstance(exc, KeyboardInterrupt) or isinstance(root_error(exc), RunCancelled):
+            raise Interrupted(max(0, batches_started - 1)) from None
+        raise
+    report_run(pipeline, result, selected, started_at)
 
 
-def report_run(pipeline: Any, result: SyncResult, started_at: int) -> None:
-    """Print rows per table over the whole sync and the tables the plan did not allow."""
+class Interrupted(Exception):
+    """The run stopped on Ctrl-C after `committed` batches."""
+
+    def __init__(self, committed: int) -> None:
+        super().__init__(committed)
+        self.committed = committed
+
+
+def progress_collector(name: Optional[str]) -> Any:
+    """dlt's progress display; the log one without system stats (they need psutil)."""
+    if name == "log":
+        return dlt.progress.log(log_period=10, dump_system_stats=False)
+    return name
+
+
+def checked_progress(name: Optional[str]) -> Optional[str]:
+    """`--progress` when its display can run here, else an error saying what to install."""
+    package = PROGRESS_PACKAGES.get(name or "")
+    if package and importlib.util.find_spec(str(name)) is None:
+        raise UsageError(
+            f"--progress {name} needs the {package} package (pip install {package}); --progress log needs none."
+        )
+    return name
+
+
+def warn_start_date_ignored(pipeline: Any, tables: Sequence[str], audits_mode: str) -> None:
+    """Say which tables resume from their cursor instead of `--start-date`, and how to
+    apply it anyway."""
+    resources = pipeline.state.get("sources", {}).get("zendesk", {}).get("resources", {})
+    resumed = [
+        table
+        for table in tables
+        if TABLES_BY_NAME[table].change_detection in (ChangeDetection.EXPORT_CURSOR, ChangeDetection.SERVER_START_TIME)
+        and "incremental" in resources.get(state_holder(table, audits_mode) or table, {})
+    ]
+    if resumed:
+        print(
+            f"--start-date does not apply to {', '.join(resumed)}: they already have a cursor from an"
+            " earlier run and resume from it. To reload them from that date, add --full-refresh"
+            " (drops those tables and their cursors).",
+            file=sys.stderr,
+        )
+
+
+def report_run(pipeline: Any, result: SyncResult, tables: Sequence[str], started_at: int) -> None:
+    """Where the data went, then per table: what the destination holds and what this run
+    loaded (they differ: merges update rows, deleted tickets' metrics are removed), and
+    the tables the plan did not allow."""
+    info = result.last_load_info
+    if info is not None:
+        where = info.destination_displayable_credentials or info.destination_name
+        print(f"Loaded into {info.destination_name} ({where}), dataset {info.dataset_name}:")
+    held = destination_row_counts(pipeline, tables)
+    skipped = skipped_tables(pipeline, started_at)
+    for table in tables:
+        if table in skipped:
+            print(f"  {table:<22} skipped: Zendesk answered {skipped[table]} (not on this plan or role)")
+            continue
+        holds = f"{held[table]:>9,} rows" if table in held else "     (not counted)"
+        print(f"  {table:<22}{holds}   ({result.row_counts.get(table, 0):,} loaded by this run)")
+    loaded = sum(result.row_counts.get(table, 0) for table in tables)
+    print(f"{result.batches} batch(es) committed, {loaded:,} rows loaded; the next run loads only what changed.")
+
+
+def skipped_tables(pipeline: Any, started_at: int) -> Dict[str, int]:
+    """Plan-gated tables this sync skipped (not earlier ones), with Zendesk's status."""
     state = pipeline.state.get("sources", {}).get(pipeline.default_schema_name or "zendesk", {})
     skipped: Dict[str, Dict[str, int]] = state.get("run_report", {}).get("skipped_tables", {})
-    for table, skip in sorted(skipped.items()):
-        if skip["at"] >= started_at:
-            print(f"skipped {table}: Zendesk answered {skip['status']} (not on this plan or role)")
-    rows = ", ".join(f"{t}={n}" for t, n in sorted(result.row_counts.items()))
-    print(f"{result.batches} batch(es); rows loaded: {rows or 'none (nothing changed)'}")
+    return {table: skip["status"] for table, skip in skipped.items() if skip["at"] >= started_at}
+
+
+def destination_row_counts(pipeline: Any, tables: Sequence[str]) -> Dict[str, int]:
+    """Rows each table holds in the destination now; empty where it cannot be asked."""
+    present = [t for t in tables if t in pipeline.default_schema.data_table_names()]
+    if not present:
+        return {}
+    try:
+        rows = pipeline.dataset().row_counts(table_names=present).fetchall()
+    except Exception as exc:  # a destination without SQL access: the summary does without
+        logging.getLogger(__name__).info("Could not count rows in the destination: %s", exc)
+        return {}
+    return {str(name): int(count) for name, count in rows}
 
 
 @contextlib.contextmanager
@@ -112,10 +217,21 @@ def demo_account() -> Iterator[Dict[str, Any]]:
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", nargs="?", choices=["run", "check", "authorize"], default="run")
-    parser.add_argument("--redirect-uri", help="authorize: a redirect URI registered on the OAuth client")
+    parser.add_argument(
+        "--redirect-uri",
+        help="authorize: one of the OAuth client's Redirect URLs (default: the redirect_uri setting,"
+        " else http://localhost)",
+    )
     parser.add_argument("--demo", action="store_true", help="use a local fake Zendesk; no account needed")
-    parser.add_argument("--destination", help="any dlt destination name (default: duckdb)")
-    parser.add_argument("--dataset", default="zendesk_data", help="destination dataset/schema name")
+    parser.add_argument("--destination", help=f"a dlt destination: {', '.join(DESTINATION_NAMES)} (default: duckdb)")
+    parser.add_argument(
+        "--dataset", default="zendesk_data", help="destination dataset/schema name (default: zendesk_data)"
+    )
+    parser.add_argument(
+        "--pipeline-name",
+        help="name of the pipeline state (and of the DuckDB file): one per account and environment"
+        " (default: zendesk; zendesk_demo with --demo)",
+    )
     parser.add_argument("--tables", help=f"comma-separated subset of: {', '.join(TABLE_NAMES)}")
     parser.add_argument("--start-date", help="MM/DD/YYYY or ISO date; only for the first run of a table")
     parser.add_argument("--full-refresh", action="store_true", help="drop the selected tables and their cursors, reload from start")
@@ -123,66 +239,160 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def without_noise(record: logging.LogRecord) -> bool:
+    """Drop two dlt warnings that fill every run's output with nothing to act on: notes on
+    columns that got no value in a load (Zendesk leaves many fields empty in most rows),
+    and placeholders in the credentials that `dlt init` writes for the OAuth client
+    (the source treats them as unset and names what is missing if nothing is complete)."""
+    message = record.getMessage()
+    if "did not receive any data" in message:
+        return False
+    return not ("Placeholder value encountered" in message and "sources.zendesk.credentials." in message)
+
+
+def requested_tables(value: Optional[str]) -> Optional[List[str]]:
+    """`--tables` as a list; None when not given. Given but naming no table is an error
+    naming the choices, not a silent "all tables" (unknown names: see `select_tables`)."""
+    if value is None:
+        return None
+    tables = [t.strip() for t in value.split(",") if t.strip()]
+    if not tables:
+        raise UsageError(f"--tables names no table. Choose from: {', '.join(TABLE_NAMES)}.")
+    return tables
+
+
+def checked_destination(name: Optional[str]) -> Optional[str]:
+    """The destination name when dlt knows it, else an error naming the choices."""
+    if not name:
+        return None
+    try:
+        Destination.from_reference(name)
+    except UnknownDestinationModule:
+        raise UsageError(
+            f"Unknown destination '{name}'. Choose one of: {', '.join(DESTINATION_NAMES)}"
+            f" (or a named destination with destination_type set under [destination.{name}])."
+        ) from None
+    return name
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    source_args: Dict[str, Any] = {}
-    if args.start_date:
-        source_args["start_date"] = args.start_date
-    tables = [t.strip() for t in args.tables.split(",") if t.strip()] if args.tables else None
+    logging.getLogger("dlt").addFilter(without_noise)
     try:
-        if args.command == "authorize":
-            from zendesk.oauth import authorize_from_config
-
-            authorize_from_config(redirect_uri=args.redirect_uri)
-            return 0
-        with contextlib.ExitStack() as stack:
-            pipeline_name = "zendesk"
-            if args.demo:
-                source_args.update(stack.enter_context(demo_account()))
-                pipeline_name = "zendesk_demo"
-            if args.command == "check":
-                from zendesk.check import check_connection
-
-                print(check_connection(**source_args).describe())
-                return 0
-            load_zendesk(
-                tables,
-                destination=args.destination,
-                dataset_name=args.dataset,
-                pipeline_name=pipeline_name,
-                full_refresh=args.full_refresh,
-                progress=args.progress,
-                **source_args,
-            )
+        return run_command(args)
+    except UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     except ConfigFieldMissingException as exc:
         print(missing_settings_message(exc), file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print(interrupted_message(exc.committed), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("Stopped (Ctrl-C).", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except PipelineStepFailed as exc:
-        print(f"The {exc.step} step failed: {root_cause(exc)}", file=sys.stderr)
-        return 1
-    except ZendeskAuthError as exc:
-        print(str(exc), file=sys.stderr)
+        print(f"The {exc.step} step failed: {root_error(exc)}", file=sys.stderr)
         return 1
     except ZendeskSourceError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+
+
+def run_command(args: argparse.Namespace) -> int:
+    source_args: Dict[str, Any] = {}
+    if args.start_date:
+        source_args["start_date"] = args.start_date
+    tables = requested_tables(args.tables)
+    destination = checked_destination(args.destination)
+    checked_progress(args.progress)
+    if args.command == "authorize":
+        from zendesk.oauth import authorize_from_config
+
+        authorize_from_config(redirect_uri=args.redirect_uri)
+        return 0
+    with contextlib.ExitStack() as stack:
+        run_args: Dict[str, Any] = {"pipeline_name": args.pipeline_name or "zendesk"}
+        if args.demo:
+            source_args.update(stack.enter_context(demo_account()))
+            run_args = demo_run_args(args.pipeline_name, destination)
+        if args.command == "check":
+            from zendesk.check import check_connection
+
+            print(check_connection(**source_args).describe())
+            return 0
+        stack.enter_context(stop_on_ctrl_c())
+        load_zendesk(
+            tables,
+            destination=run_args.pop("destination", destination),
+            dataset_name=args.dataset,
+            full_refresh=args.full_refresh,
+            progress=args.progress,
+            **run_args,
+            **source_args,
+        )
     return 0
 
 
-def root_cause(exc: BaseException) -> str:
+def demo_run_args(pipeline_name: Optional[str], destination: Optional[str]) -> Dict[str, Any]:
+    """The demo's own state and DuckDB file under the current folder, reloaded in full on
+    every run: nothing run before, here or in another clone, can change what it shows."""
+    name = pipeline_name or DEMO_PIPELINE
+    here = os.path.abspath(os.getcwd())
+    return {
+        "pipeline_name": name,
+        "pipelines_dir": os.path.join(here, DEMO_STATE_DIR),
+        "destination": destination or dlt.destinations.duckdb(os.path.join(here, f"{name}.duckdb")),
+        "refresh": "drop_sources",
+    }
+
+
+@contextlib.contextmanager
+def stop_on_ctrl_c() -> Iterator[None]:
+    """First Ctrl-C: no request is sent after it, the batch in flight is dropped and the
+    run ends with what earlier batches committed. A second Ctrl-C stops at once.
+
+    dlt's own Ctrl-C handling in its normalize and load steps is turned off (unless set),
+    so a Ctrl-C during a load lets that load commit instead of cutting it off."""
+    os.environ.setdefault("RUNTIME__INTERCEPT_SIGNALS", "false")
+    reset()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop_requested():
+            raise KeyboardInterrupt
+        request_stop()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def interrupted_message(committed: int) -> str:
+    if committed:
+        done = f"{committed} batch(es) of this run were loaded and committed; the batch in flight was dropped."
+    else:
+        done = "Nothing from this run was committed."
+    return f"Stopped (Ctrl-C): {done} The next run resumes from the last committed batch."
+
+
+def root_error(exc: BaseException) -> BaseException:
     """The innermost error of a dlt step failure: the one that says what to fix."""
     while exc.__cause__ is not None or exc.__context__ is not None:
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-        if isinstance(exc, ZendeskSourceError):
+        if isinstance(exc, (ZendeskSourceError, RunCancelled)):
             break
-    return str(exc)
+    return exc
 
 
 def missing_settings_message(exc: ConfigFieldMissingException) -> str:
     fields = ", ".join(exc.fields)
     return (
-        f"Zendesk settings are missing ({fields}). Set them in .dlt/secrets.toml:\n\n"
+        f"Zendesk settings are missing ({fields}). Set them in .dlt/secrets.toml"
+        " (values such as <configure me> or ... count as missing):\n\n"
         "  [sources.zendesk]\n"
         '  subdomain = "acme"            # from https://acme.zendesk.com\n\n'
         "  [sources.zendesk.credentials]\n"

@@ -31,6 +31,7 @@ from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
+from . import progress
 from .errors import TableUnavailable, ZendeskApiError, ZendeskAuthError, ZendeskConfigError
 from .rate_limit import RateBudget, normalize_retry_after
 from .settings import API_PREFIX, Endpoint
@@ -99,11 +100,13 @@ class PacedAdapter(HTTPAdapter):
                 f" '{self._origin[0]}://{self._origin[1]}' receives this account's credentials."
             )
         self._halt.raise_if_stopped()
+        progress.raise_if_stopped()
         release = self._budget.acquire(parts.path)
         try:
             # Pacing may have waited: another thread's 401 may have come back meanwhile, and
             # the token attached before the wait may have expired during it.
             self._halt.raise_if_stopped()
+            progress.raise_if_stopped()
             if self._auth is not None:
                 request = self._auth(request)
             response = super().send(request, *args, **kwargs)

@@ -18,9 +18,19 @@ from .errors import ZendeskConfigError
 _SUBDOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
+def is_placeholder(value: object) -> bool:
+    """True for a value the user has not filled in yet: empty, `...`, or `<...>` (what
+    `dlt init` and our secrets.toml.example write). No real setting looks like that, and
+    sending one to Zendesk would only earn a confusing rejection."""
+    if not isinstance(value, str):
+        return False
+    text = value.strip()
+    return text in ("", "...") or (text.startswith("<") and text.endswith(">"))
+
+
 def normalize_subdomain(value: Optional[str]) -> str:
     """Accept `acme`, `acme.zendesk.com` or `https://acme.zendesk.com/...`; return `acme`."""
-    if not value or not str(value).strip():
+    if not value or is_placeholder(str(value)):
         raise ZendeskConfigError(
             "The Zendesk subdomain is not set. Set sources.zendesk.subdomain (or the env var"
             " SOURCES__ZENDESK__SUBDOMAIN) to the first part of your Zendesk address: 'acme'"

@@ -21,14 +21,15 @@ Every spec's `auth(base_url)` returns the requests `AuthBase` for the account at
 from __future__ import annotations
 
 import logging
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from dlt.common.configuration import configspec
 from dlt.common.configuration.specs import CredentialsConfiguration
-from dlt.common.typing import TSecretStrValue
+from dlt.common.typing import AnyType, TSecretStrValue
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth, HttpBasicAuth
 from requests.auth import AuthBase
 
+from .config import is_placeholder
 from .errors import ZendeskConfigError
 from .oauth import DEFAULT_SCOPE, ClientCredentialsOAuth, RefreshingOAuth, token_url
 from .token_store import DEFAULT_TOKEN_STORE_PATH, TokenStore
@@ -67,7 +68,20 @@ def _check_expires_in(value: Optional[int]) -> Optional[int]:
 
 
 @configspec
-class ZendeskOAuthRefreshCredentials(CredentialsConfiguration):
+class _ZendeskCredentialsBase(CredentialsConfiguration):
+    """A placeholder (`<configure me>` as `dlt init` writes it, or `...`) counts as unset, so
+    dlt moves on to the credential kind the user did fill in and a placeholder is never
+    sent to Zendesk."""
+
+    @classmethod
+    def is_field_resolved(cls, value: Any, hint: AnyType) -> bool:
+        if is_placeholder(value):
+            return False
+        return super().is_field_resolved(value, hint)
+
+
+@configspec
+class ZendeskOAuthRefreshCredentials(_ZendeskCredentialsBase):
     """OAuth client + rotating refresh token; access tokens are refreshed as needed.
 
     Attributes:
@@ -97,7 +111,11 @@ class ZendeskOAuthRefreshCredentials(CredentialsConfiguration):
         union resolution (so client id + secret alone pick the client credentials grant),
         except when the store has a refresh token for this client.
         """
+        if is_placeholder(self.refresh_token):
+            self.refresh_token = None
         if not (self.client_id and self.client_secret) or self.refresh_token:
+            return
+        if is_placeholder(self.client_id) or is_placeholder(self.client_secret):
             return
         try:
             stored = TokenStore(self.token_store_path or DEFAULT_TOKEN_STORE_PATH).load()
@@ -128,7 +146,7 @@ class ZendeskOAuthRefreshCredentials(CredentialsConfiguration):
 
 
 @configspec
-class ZendeskOAuthClientCredentials(CredentialsConfiguration):
+class ZendeskOAuthClientCredentials(_ZendeskCredentialsBase):
     """OAuth client credentials grant: client id + secret, where the client allows it.
 
     Attributes:
@@ -163,7 +181,7 @@ class ZendeskOAuthClientCredentials(CredentialsConfiguration):
 
 
 @configspec
-class ZendeskOAuthTokenCredentials(CredentialsConfiguration):
+class ZendeskOAuthTokenCredentials(_ZendeskCredentialsBase):
     """An OAuth access token, sent as `Authorization: Bearer ...` (never refreshed)."""
 
     oauth_token: TSecretStrValue = None
@@ -179,7 +197,7 @@ class ZendeskOAuthTokenCredentials(CredentialsConfiguration):
 
 
 @configspec
-class ZendeskApiTokenCredentials(CredentialsConfiguration):
+class ZendeskApiTokenCredentials(_ZendeskCredentialsBase):
     """Email + API token, sent as HTTP basic auth with the user `{email}/token`."""
 
     email: str = None

@@ -43,7 +43,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 import requests
 from requests.auth import AuthBase
 
-from .config import normalize_subdomain, resolve_base_url
+from .config import is_placeholder, normalize_subdomain, resolve_base_url
 from .errors import ZendeskApiError, ZendeskAuthError, ZendeskConfigError
 from .token_store import DEFAULT_TOKEN_STORE_PATH, TokenSet, TokenStore
 
@@ -59,6 +59,10 @@ TOKEN_REQUEST_TIMEOUT = 30.0
 #: Attempts to open a connection to the token endpoint (see "When a refresh is retried").
 CONNECT_ATTEMPTS = 3
 AUTHORIZE_COMMAND = "python zendesk_pipeline.py authorize"
+#: Where Zendesk sends the browser after sign-in, unless `redirect_uri` is set. Zendesk
+#: requires a redirect URI and accepts plain http only for localhost: nothing needs to
+#: listen there, the user copies the address (which carries the code) from the browser.
+DEFAULT_REDIRECT_URI = "http://localhost"
 
 
 def token_url(base_url: str) -> str:
@@ -695,18 +699,20 @@ def authorize_interactive(
 ) -> Dict[str, Any]:
     """`python zendesk_pipeline.py authorize`: sign in, store the tokens, check them.
 
-    Prints the authorization URL for the account and client, asks for the code shown
-    after sign-in (or the address redirected to), exchanges it at `/oauth/tokens`, writes
-    the pair to the token store, and confirms with `GET /api/v2/users/me`. Nothing secret
-    is printed. Raises `ZendeskConfigError` / `ZendeskAuthError` / `ZendeskApiError` with
-    what to fix.
+    Prints the authorization URL for the account and client with `redirect_uri` (one of
+    the OAuth client's Redirect URLs; default `DEFAULT_REDIRECT_URI`), asks for the
+    address Zendesk redirected the browser to (or just its code), exchanges it at
+    `/oauth/tokens` with the same redirect URI, writes the pair to the token store, and
+    confirms with `GET /api/v2/users/me`. Nothing secret is printed. Raises
+    `ZendeskConfigError` / `ZendeskAuthError` / `ZendeskApiError` with what to fix.
 
     Returns:
         The signed-in user (`/users/me`'s `user` object).
     """
     account = normalize_subdomain(subdomain)
     root = resolve_base_url(account, base_url)
-    if not client_id or not client_secret:
+    redirect_uri = redirect_uri or DEFAULT_REDIRECT_URI
+    if not client_id or not client_secret or is_placeholder(client_id) or is_placeholder(client_secret):
         raise ZendeskConfigError(
             "authorize needs the OAuth client: set client_id and client_secret under"
             " [sources.zendesk.credentials] in .dlt/secrets.toml (or the env vars"
@@ -730,10 +736,10 @@ def authorize_interactive(
     print_fn(f"Authorize this connector to read {root}:")
     print_fn("  1. Open this address in a browser and sign in as a Zendesk admin:")
     print_fn(f"     {url}")
-    where = f"the address you are sent to ({redirect_uri}?code=...)" if redirect_uri else "the page"
-    print_fn(f"  2. Allow access. The authorization code then shows in {where}.")
+    print_fn(f"  2. Click Allow. Zendesk then sends the browser to {redirect_uri}?code=...")
+    print_fn("     (that page may fail to load; only its address matters). The code is valid for 2 minutes.")
     try:
-        answer = input_fn("  3. Paste the code (or the whole address) here: ")
+        answer = input_fn("  3. Paste that whole address from the address bar (or just the code) here: ")
     except EOFError:  # stdin closed: nothing was entered
         answer = ""
     code = parse_code_answer(answer, state)
@@ -771,13 +777,27 @@ def authorize_interactive(
     if user.get("role") != "admin":
         print_fn("  Warning: the incremental exports need an admin; sign in as an admin for a full sync.")
     print_fn(f"Tokens stored in {store.path} (mode 0600); keep this file out of the destination and of version control.")
-    print_fn(f"The access token expires {_format_epoch(tokens.expires_at)}; runs refresh it automatically.")
+    print_fn(_expiry_note(tokens))
     print_fn(
         "Runs use it with client_id and client_secret under [sources.zendesk.credentials]"
         + ("" if str(token_store_path) == DEFAULT_TOKEN_STORE_PATH else f' and token_store_path = "{token_store_path}"')
         + "; no refresh_token setting is needed."
     )
     return dict(user)
+
+
+def _expiry_note(tokens: TokenSet) -> str:
+    """When the new access token expires, as Zendesk's answer said (it may not say)."""
+    if tokens.expires_at is None:
+        return (
+            "Zendesk's answer did not say when the access token expires; runs refresh it"
+            " when Zendesk rejects it."
+        )
+    minutes = max(1, round((tokens.expires_at - (tokens.issued_at or time.time())) / 60))
+    return (
+        f"The access token expires in {minutes} minutes ({_format_epoch(tokens.expires_at)});"
+        " runs refresh it before then, by themselves."
+    )
 
 
 def authorize_from_config(
@@ -789,7 +809,8 @@ def authorize_from_config(
     """`authorize` with the settings the source reads (`sources.zendesk...`, secrets or env).
 
     Reads `subdomain`, `base_url` and, under `credentials`, `client_id`, `client_secret`,
-    `token_store_path`, `redirect_uri` and `access_token_expires_in`.
+    `token_store_path`, `redirect_uri` and `access_token_expires_in`. Placeholders
+    (`<configure me>`, `...`) count as unset.
     """
     import dlt
 
@@ -799,7 +820,7 @@ def authorize_from_config(
                 value = lookup(key)
             except Exception:  # a provider that cannot answer is the same as unset
                 value = None
-            if value not in (None, ""):
+            if value is not None and not is_placeholder(value):
                 return value
         return None
 

@@ -15,6 +15,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from requests.structures import CaseInsensitiveDict
 
+from . import progress
+
 EXPORT_PATH_MARKER = "/api/v2/incremental/"
 
 
@@ -32,7 +34,7 @@ class SlidingWindowLimiter:
         limit: int,
         window: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = progress.pause,
     ) -> None:
         if limit < 1:
             raise ValueError("a rate limit must allow at least one request per window")
@@ -47,6 +49,7 @@ class SlidingWindowLimiter:
     def acquire(self) -> List[float]:
         """Block until one more request fits in the window; return its slot."""
         while True:
+            progress.raise_if_stopped()
             with self._lock:
                 now = self._clock()
                 self._slots = [slot for slot in self._slots if now - slot[0] < self.window]
@@ -56,6 +59,7 @@ class SlidingWindowLimiter:
                     return slot
                 wait = self.window - (now - min(slot[0] for slot in self._slots))
             self.waited_seconds += wait
+            progress.rate_wait(wait, self.limit, self.window)
             self._sleep(wait)
 
     def release(self, slot: List[float]) -> None:

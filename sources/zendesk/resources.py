@@ -29,6 +29,7 @@ import dlt
 from dlt.extract.resource import DltResource
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 
+from . import progress
 from .client import ZendeskClient
 from .custom_fields import FieldCatalog
 from .errors import TableUnavailable
@@ -254,15 +255,14 @@ def _export_pages(
     ctx: SourceContext, name: str, endpoint: Endpoint, paginator: BasePaginator
 ) -> Iterator[List[Row]]:
     """Walk an export while the batch has pages left, logging progress as pages arrive."""
-    pages = rows = 0
+    pages = 0
     budget = ctx.run()
     if not budget.take():
         mark_batch(name, drained=False)
         return
     for page, _ in ctx.client.pages(endpoint, paginator, {"per_page": endpoint.page_size, **endpoint.params}):
         pages += 1
-        rows += len(page)
-        logger.info("%s: page %d, %d rows so far", name, pages, rows)
+        progress.export_page(name, endpoint.export_cursor, paginator, page)
         if page:
             yield page
         if paginator.has_next_page and not budget.take():

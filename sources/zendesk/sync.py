@@ -21,7 +21,7 @@ from dlt.common.pipeline import LoadInfo
 from dlt.extract.source import DltSource
 from dlt.pipeline.pipeline import Pipeline
 
-from . import recovery
+from . import progress, recovery
 from .settings import state_holder
 
 logger = logging.getLogger(__name__)
@@ -104,5 +104,7 @@ def run_until_drained(
             logger.info("All exports drained after %d batch(es)", batch)
             return result
         batch_tables = [t for t in batch_tables if state_holder(t, audits_mode) in waiting]
-        logger.info("Batch %d loaded; exports with more to fetch: %s", batch, ", ".join(waiting))
+        logger.info(
+            "Batch %d loaded; exports with more to fetch: %s", batch, "; ".join(map(progress.tables_of, waiting))
+        )
     raise RuntimeError(f"Exports still not drained after {max_batches} batches")

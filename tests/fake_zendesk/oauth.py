@@ -20,6 +20,8 @@ from urllib.parse import urlencode
 Body = Dict[str, Any]
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+#: The OAuth client's registered Redirect URLs (Admin Center form), as `authorize` uses by default.
+DEFAULT_REDIRECT_URLS = ("http://localhost",)
 INVALID_GRANT = {
     "error": "invalid_grant",
     "error_description": "The provided authorization grant is invalid, expired, revoked, does not match the"
@@ -71,6 +73,8 @@ class OAuthServer:
         self.used_refresh_tokens: Set[str] = set()
         #: Successful refresh grants.
         self.refresh_count = 0
+        #: The client's Redirect URLs: the consent page sends the browser only to one of these.
+        self.redirect_urls: Tuple[str, ...] = DEFAULT_REDIRECT_URLS
         self._add_token(permanent_token, ["read", "write"], None, None)
 
     def _add_token(self, value: str, scopes: List[str], ttl: Optional[float], refresh: Optional[str]) -> AccessToken:
@@ -99,21 +103,25 @@ class OAuthServer:
             self._codes[code] = AuthorizationCode(tuple(scope.split()), redirect_uri)
         return code
 
-    def authorization_page(self, query: Mapping[str, str]) -> Tuple[int, str]:
-        """GET /oauth/authorizations/new: an HTML page showing a fresh code (no consent click needed)."""
+    def authorization_page(self, query: Mapping[str, str]) -> Tuple[int, str, Optional[str]]:
+        """GET /oauth/authorizations/new, as if the signed-in admin had clicked Allow.
+
+        Like Zendesk: `redirect_uri` is required and must be one of the client's Redirect
+        URLs; the code is never shown on a page, the browser is redirected (302) to
+        `redirect_uri?code=...&state=...`. Returns status, HTML body and the redirect target."""
         if query.get("response_type") != "code":
-            return 400, _page("Invalid request", "response_type must be 'code'.")
+            return 400, _page("Invalid request", "response_type must be 'code'."), None
         if query.get("client_id") != self.client_id:
-            return 400, _page("Invalid client", "The client_id is not registered with this account.")
-        redirect_uri = query.get("redirect_uri") or None
+            return 400, _page("Invalid client", "The client_id is not registered with this account."), None
+        redirect_uri = query.get("redirect_uri") or ""
+        if not redirect_uri:
+            return 400, _page("invalid_request", "Missing required parameter: redirect_uri"), None
+        if redirect_uri not in self.redirect_urls:
+            return 400, _page("invalid_request", "The redirect_uri is not one of this client's Redirect URLs."), None
         code = self.issue_authorization_code(query.get("scope") or "read", redirect_uri)
-        link = ""
-        if redirect_uri:
-            params = {"code": code, **({"state": query["state"]} if query.get("state") else {})}
-            target = f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{urlencode(params)}"
-            link = f'<p><a id="redirect" href="{html.escape(target)}">Continue to the application</a></p>'
-        body = f'<p>Authorization code:</p><p><code id="code">{html.escape(code)}</code></p>{link}'
-        return 200, _page("Authorize application", body, escape=False)
+        params = {"code": code, **({"state": query["state"]} if query.get("state") else {})}
+        target = f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{urlencode(params)}"
+        return 302, _page("Redirecting", f'<a href="{html.escape(target)}">Continue</a>', escape=False), target
 
     def token(self, params: Mapping[str, str], basic: Optional[Tuple[str, str]]) -> Tuple[int, Body]:
         """POST /oauth/tokens: status and JSON body for one grant request."""

@@ -475,6 +475,8 @@ class FakeZendesk:
         error_rate / drop_rate: fractions of API requests answered 500/503 / cut mid-body.
         malformed_json_paths: endpoint templates whose 200 answers are truncated JSON.
         oauth_access_token_ttl: seconds for tokens issued from now on; None = no expiry.
+        oauth_redirect_urls: the OAuth client's registered Redirect URLs (the consent page
+            refuses any other redirect_uri, and a missing one, as Zendesk does).
         """
         for name, value in switches.items():
             if name == "plan_gated":
@@ -511,6 +513,10 @@ class FakeZendesk:
                 if value is not None and not value > 0:
                     raise ValueError("oauth_access_token_ttl must be None or > 0")
                 self.oauth_access_token_ttl = value
+            elif name == "oauth_redirect_urls":
+                if isinstance(value, str) or not all(isinstance(url, str) and "://" in url for url in value):
+                    raise ValueError("oauth_redirect_urls must be a list of absolute URLs")
+                self.oauth.redirect_urls = tuple(value)
             else:
                 raise TypeError(f"unknown switch {name!r}")
 
@@ -788,8 +794,8 @@ class FakeZendesk:
             status, payload = self.oauth.token(params, basic)
             return json_reply(status, payload, {"Cache-Control": "no-store", "Pragma": "no-cache"})
         if req.route == "/oauth/authorizations/new" and req.method == "GET":
-            status, page = self.oauth.authorization_page(req.query)
-            return Reply(status, page.encode("utf-8"), HTML_TYPE)
+            status, page, target = self.oauth.authorization_page(req.query)
+            return Reply(status, page.encode("utf-8"), HTML_TYPE, {"Location": target} if target else {})
         return json_reply(404, NOT_FOUND_ENDPOINT)
 
     def _link(self, req: Request, drop: Iterable[str], **params: Any) -> str:

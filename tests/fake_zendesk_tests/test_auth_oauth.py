@@ -57,17 +57,24 @@ def test_authorization_code_grant_via_helper_and_via_consent_page(fake: FakeZend
     reused = token_request(fake, grant_type="authorization_code", code=code)
     assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
 
-    page = requests.get(fake.base_url + "/oauth/authorizations/new", params={
-        "response_type": "code", "client_id": fake.oauth_client_id, "redirect_uri": "https://app.example/cb",
-        "scope": "read", "state": "xyz"})
-    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
-    match = re.search(r'<code id="code">([^<]+)</code>', page.text)
-    assert match and "https://app.example/cb?code=" in page.text and "state=xyz" in page.text
+    fake.configure(oauth_redirect_urls=["https://app.example/cb"])
+    consent = {"response_type": "code", "client_id": fake.oauth_client_id, "redirect_uri": "https://app.example/cb",
+               "scope": "read", "state": "xyz"}
+    page = requests.get(fake.base_url + "/oauth/authorizations/new", params=consent, allow_redirects=False)
+    assert page.status_code == 302
+    match = re.fullmatch(r"https://app\.example/cb\?code=([^&]+)&state=xyz", page.headers["Location"])
+    assert match, page.headers["Location"]
     wrong_redirect = token_request(fake, grant_type="authorization_code", code=match.group(1), redirect_uri="https://evil.example/")
     assert wrong_redirect.status_code == 400
     refused = requests.get(fake.base_url + "/oauth/authorizations/new",
-                           params={"response_type": "code", "client_id": "someone-else"})
+                           params={**consent, "client_id": "someone-else"}, allow_redirects=False)
     assert refused.status_code == 400
+    missing = requests.get(fake.base_url + "/oauth/authorizations/new",
+                           params={k: v for k, v in consent.items() if k != "redirect_uri"}, allow_redirects=False)
+    assert missing.status_code == 400 and "Missing required parameter: redirect_uri" in missing.text
+    unregistered = requests.get(fake.base_url + "/oauth/authorizations/new",
+                                params={**consent, "redirect_uri": "https://evil.example/"}, allow_redirects=False)
+    assert unregistered.status_code == 400 and "Location" not in unregistered.headers
 
 
 def test_refresh_rotates_both_tokens_and_remembers_reuse(own_fake: FakeZendesk) -> None:

@@ -725,7 +725,9 @@ def test_authorize_interactive_end_to_end(
     user = authorize_interactive("acme", CLIENT_ID, CLIENT_SECRET, str(store.path), input_fn=answer)
     out = capsys.readouterr().out
     assert user["email"] == "ada@acme.com"
-    assert "https://acme.zendesk.com/oauth/authorizations/new?response_type=code&client_id=dlt_connector&scope=read&state=" in out
+    assert ("https://acme.zendesk.com/oauth/authorizations/new?response_type=code&client_id=dlt_connector"
+            "&redirect_uri=http%3A%2F%2Flocalhost&scope=read&state=") in out
+    assert server.token_bodies[0]["redirect_uri"] == "http://localhost"
     assert len(prompts) == 1
     exchange = server.token_bodies[0]
     assert exchange["grant_type"] == "authorization_code" and exchange["code"] == "code-7d1e4a"

@@ -1,0 +1,138 @@
+"""Progress lines, rate-limit notes and the stop request (zendesk/progress.py)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from types import SimpleNamespace
+from typing import Any, Iterator, List
+
+import pytest
+
+from zendesk import progress
+from zendesk.paginators import CursorExportPaginator, TimeExportPaginator
+
+DAY = 86_400
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
+    fake = Clock(1_700_000_000.0)
+    monkeypatch.setattr(progress, "time", SimpleNamespace(time=fake.time, monotonic=fake.monotonic))
+    progress.reset()  # syncs of earlier tests in this process may have stopped mid-export
+    yield fake
+    progress.reset()
+
+
+def messages(caplog: pytest.LogCaptureFixture) -> List[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "zendesk.progress"]
+
+
+def time_paginator(next_start: int, more: bool = True) -> TimeExportPaginator:
+    paginator = TimeExportPaginator(0, 1000)
+    paginator.start_time = next_start
+    paginator._has_next_page = more
+    return paginator
+
+
+def test_a_time_export_estimates_pages_and_time_left_from_the_span_covered(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    origin = int(clock.now) - 100 * DAY
+    rows = [{"time": origin + i} for i in range(1000)]
+    # Page 1 covers 20 of the 100 days: about 4 more pages of the same density.
+    progress.export_page("ticket_metric_events", "time", time_paginator(origin + 20 * DAY), rows)
+    clock.now += 60
+    # Page 2 reaches day 50 a minute later: 50 days covered in 2 pages, 50 to go (2 pages, 2 min).
+    progress.export_page("ticket_metric_events", "time", time_paginator(origin + 50 * DAY), rows)
+    first, second = messages(caplog)
+    assert first.startswith("ticket_metric_events: 1,000 rows so far (1 page), through ")
+    assert "about 4 pages left" in first and "pace" not in first
+    assert second.startswith("ticket_metric_events: 2,000 rows so far (2 pages)")
+    assert "about 3 pages left, 3 min at the current pace" in second  # 50 days + the last minute
+
+
+def test_a_cursor_export_says_it_has_no_count_and_a_drained_export_starts_afresh(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    paginator = CursorExportPaginator(0, None)
+    paginator._has_next_page = True
+    page = [{"generated_timestamp": 1_600_000_000}, {"generated_timestamp": 1_650_000_000}]
+    progress.export_page("ticket_export", "generated_timestamp", paginator, page)
+    paginator._has_next_page = False
+    progress.export_page("ticket_export", "generated_timestamp", paginator, page)
+    progress.export_page("ticket_export", "generated_timestamp", paginator, page)
+    running, done, next_sync = messages(caplog)
+    assert running == (
+        "tickets + ticket_metrics: 2 rows so far (1 page), through 2022-04-15 05:20 UTC;"
+        " Zendesk's cursor export gives no count, so no estimate of what is left"
+    )
+    assert done == "tickets + ticket_metrics: 4 rows (2 pages), export complete"
+    assert next_sync == "tickets + ticket_metrics: 2 rows (1 page), export complete"
+
+
+def test_a_long_rate_limit_wait_is_announced_once_while_it_lasts(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    progress.rate_wait(2.0, 10, 60)  # routine pacing: not worth a line
+    progress.rate_wait(42.3, 10, 60)
+    clock.now += 10
+    progress.rate_wait(32.3, 10, 60)  # another thread in the same wait
+    clock.now += 40
+    progress.rate_wait(55.0, 10, 60)
+    assert messages(caplog) == [
+        "Waiting 43 s for Zendesk's rate limit (10 requests per 60 s); the run goes on by itself.",
+        "Waiting 55 s for Zendesk's rate limit (10 requests per 60 s); the run goes on by itself.",
+    ]
+
+
+def test_a_stop_request_cuts_a_wait_short_and_refuses_further_requests(clock: Clock) -> None:
+    progress.raise_if_stopped()  # nothing asked yet
+    woke = threading.Event()
+
+    def wait_a_minute() -> None:
+        progress.pause(60)
+        woke.set()
+
+    sleeper = threading.Thread(target=wait_a_minute)
+    sleeper.start()
+    progress.request_stop()
+    assert woke.wait(10), "the pause did not end on the stop request"
+    sleeper.join()
+    with pytest.raises(progress.RunCancelled):
+        progress.raise_if_stopped()
+    progress.reset()
+    progress.raise_if_stopped()
+
+
+def test_the_pacing_limiter_stops_waiting_on_a_stop_request(clock: Clock) -> None:
+    from zendesk.rate_limit import SlidingWindowLimiter
+
+    limiter = SlidingWindowLimiter(1, window=60.0, clock=time.monotonic)
+    limiter.acquire()
+    errors: List[Any] = []
+
+    def second_request() -> None:
+        try:
+            limiter.acquire()
+        except progress.RunCancelled as exc:
+            errors.append(exc)
+
+    waiting = threading.Thread(target=second_request)
+    waiting.start()
+    progress.request_stop()
+    waiting.join(10)
+    assert not waiting.is_alive() and len(errors) == 1
