@@ -55,6 +55,9 @@ USER_AGENT = "zendesk-dlt-source/1.0"
 DEFAULT_SCOPE = "read"
 #: Refresh when the access token has less than this left (or half its lifetime, if shorter).
 DEFAULT_REFRESH_MARGIN_SECONDS = 120.0
+#: Access token lifetime asked for when none is configured: Zendesk's default TTL, sent
+#: explicitly so that every token's expiry is known (see `token_lifetime`).
+DEFAULT_ACCESS_TOKEN_EXPIRES_IN = 1800
 TOKEN_REQUEST_TIMEOUT = 30.0
 #: Attempts to open a connection to the token endpoint (see "When a refresh is retried").
 CONNECT_ATTEMPTS = 3
@@ -64,6 +67,26 @@ AUTHORIZE_COMMAND = "python zendesk_pipeline.py authorize"
 def token_url(base_url: str) -> str:
     """The OAuth token endpoint of the account at `base_url`."""
     return base_url.rstrip("/") + TOKEN_PATH
+
+
+def token_lifetime(configured: Optional[int]) -> int:
+    """The `expires_in` to send with an authorization code or refresh token grant.
+
+    What Zendesk documents (announcements "Announcing support for OAuth refresh token
+    grant type and OAuth access and refresh token expirations", support.zendesk.com
+    article 9182123625370, and "Announcing the required expiration of global OAuth access
+    and refresh tokens", article 10212201463962): `POST /oauth/tokens` takes `expires_in`
+    (access token) and `refresh_token_expires_in` for both the `authorization_code` and
+    the `refresh_token` grants, and an expiry that is set is applied and enforced. Access
+    tokens live 30 minutes by default, 5 minutes at least and 48 hours at most; refresh
+    tokens 30 days by default, 7 to 90 days. A refresh answers with a new access token and
+    a new refresh token and invalidates the previous pair.
+
+    Asking for the lifetime on every grant, the default included, means the source always
+    knows when its access token expires and refreshes ahead of it, instead of learning it
+    from a 401 (which, after a long pacing wait, came back a second time and ended runs).
+    """
+    return int(configured) if configured else DEFAULT_ACCESS_TOKEN_EXPIRES_IN
 
 
 def _fingerprint(secret: str) -> str:
@@ -166,8 +189,13 @@ def _parse_grant(
     clock: Callable[[], float],
     previous_refresh_token: Optional[str] = None,
     store_path: Optional[str] = None,
+    requested_expires_in: Optional[int] = None,
 ) -> TokenSet:
-    """The token pair from a token endpoint answer, or an actionable error."""
+    """The token pair from a token endpoint answer, or an actionable error.
+
+    The access token expires after the `expires_in` of the answer; an answer without one
+    gets the lifetime that was asked for (`requested_expires_in`), which Zendesk enforces.
+    """
     status = response.status_code
     if status == 200:
         try:
@@ -183,6 +211,8 @@ def _parse_grant(
             )
         refresh = body.get("refresh_token") or previous_refresh_token
         expires_in = body.get("expires_in")
+        if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or expires_in <= 0:
+            expires_in = requested_expires_in
         now = clock()
         expires_at = float(now + float(expires_in)) if isinstance(expires_in, (int, float)) and expires_in > 0 else None
         return TokenSet(access, refresh if isinstance(refresh, str) else None, expires_at, now)
@@ -341,7 +371,7 @@ class RefreshingOAuth(_RenewingBearerAuth):
         token_endpoint: `{base_url}/oauth/tokens`.
         refresh_token: The configured refresh token; used only when the store has none.
         expires_in: Access token lifetime to ask for, in seconds (Zendesk: 300-172800);
-            None: the OAuth client's default (30 minutes).
+            None: Zendesk's default (30 minutes), asked for explicitly.
         refresh_margin: Refresh when less than this is left (at most half the lifetime).
         timeout: Timeout of token requests, in seconds.
         clock: Epoch seconds; tests pass a fake.
@@ -491,9 +521,8 @@ class RefreshingOAuth(_RenewingBearerAuth):
             "refresh_token": refresh_token,
             "client_id": self.client_id,
             "client_secret": self._client_secret,
+            "expires_in": token_lifetime(self._expires_in),
         }
-        if self._expires_in:
-            body["expires_in"] = int(self._expires_in)
         response = _post_token_request(self.token_endpoint, body, self._timeout, self._http)
         # Zendesk has answered: from here on this token counts as spent, whatever the answer.
         with _SPENT_LOCK:
@@ -501,6 +530,7 @@ class RefreshingOAuth(_RenewingBearerAuth):
         tokens = _parse_grant(
             response, "refresh_token", self.token_endpoint, self._clock,
             previous_refresh_token=refresh_token, store_path=str(self.store.path),
+            requested_expires_in=body["expires_in"],
         )
         if tokens.refresh_token == refresh_token:
             with _SPENT_LOCK:
@@ -576,7 +606,9 @@ class ClientCredentialsOAuth(_RenewingBearerAuth):
         if self._expires_in:
             body["expires_in"] = int(self._expires_in)
         response = _post_token_request(self.token_endpoint, body, self._timeout, self._http)
-        self._tokens = _parse_grant(response, "client_credentials", self.token_endpoint, self._clock)
+        self._tokens = _parse_grant(
+            response, "client_credentials", self.token_endpoint, self._clock, requested_expires_in=body.get("expires_in")
+        )
         self.fetch_count += 1
         logger.info(
             "Got a Zendesk OAuth access token with the client credentials grant; it expires %s.",
@@ -647,10 +679,10 @@ def exchange_code(
     }
     if redirect_uri:
         body["redirect_uri"] = redirect_uri
-    if expires_in:
-        body["expires_in"] = int(expires_in)
+    body["expires_in"] = token_lifetime(expires_in)
     response = _post_token_request(url, body, timeout, http)
-    return _parse_grant(response, "authorization_code", url, clock).bound_to(url, client_id)
+    tokens = _parse_grant(response, "authorization_code", url, clock, requested_expires_in=body["expires_in"])
+    return tokens.bound_to(url, client_id)
 
 
 def parse_code_answer(answer: str, expected_state: Optional[str]) -> str:
