@@ -147,7 +147,8 @@ def oauth_account(fake: FakeZendesk, tmp_path: Path) -> Iterator[Dict[str, str]]
     """Tokens live five seconds; the store holds a pair from a code exchange."""
     fake.configure(oauth_access_token_ttl=5)
     store = TokenStore(tmp_path / "tokens.json")
-    store.save(exchange_code(fake.base_url, fake.oauth_client_id, fake.oauth_client_secret, fake.issue_authorization_code()))
+    code = fake.issue_authorization_code()
+    store.save(exchange_code(fake.base_url, fake.oauth_client_id, fake.oauth_client_secret, code))
     yield {
         "client_id": fake.oauth_client_id,
         "client_secret": fake.oauth_client_secret,

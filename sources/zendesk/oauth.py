@@ -607,7 +607,8 @@ class ClientCredentialsOAuth(_RenewingBearerAuth):
             body["expires_in"] = int(self._expires_in)
         response = _post_token_request(self.token_endpoint, body, self._timeout, self._http)
         self._tokens = _parse_grant(
-            response, "client_credentials", self.token_endpoint, self._clock, requested_expires_in=body.get("expires_in")
+            response, "client_credentials", self.token_endpoint, self._clock,
+            requested_expires_in=body.get("expires_in"),
         )
         self.fetch_count += 1
         logger.info(

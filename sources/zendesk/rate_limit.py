@@ -110,7 +110,11 @@ class RateLedger:
 def _bucket(state: Dict[str, Any], name: str, now: float, window: float) -> List[List[Any]]:
     """The bucket's slots still inside the window (older ones are dropped)."""
     buckets = state.setdefault("buckets", {})
-    slots = [slot for slot in buckets.get(name, []) if isinstance(slot, list) and len(slot) == 2 and now - slot[0] < window]
+    slots = [
+        slot
+        for slot in buckets.get(name, [])
+        if isinstance(slot, list) and len(slot) == 2 and now - slot[0] < window
+    ]
     buckets[name] = slots
     return slots
 
@@ -311,7 +315,14 @@ def account_budget(
     object per process and settings keeps the observed account limit between batches,
     and the ledger (see the module docstring) carries the slots across processes."""
     ledger = account_ledger(account_url.rstrip("/"), rate_dir)
-    key = (ledger.path or id(ledger), max_requests_per_minute, export_requests_per_minute, window, account_share, export_scope)
+    key = (
+        ledger.path or id(ledger),
+        max_requests_per_minute,
+        export_requests_per_minute,
+        window,
+        account_share,
+        export_scope,
+    )
     with _account_budgets_lock:
         budget = _account_budgets.get(key)
         if budget is None:
