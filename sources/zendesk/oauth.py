@@ -19,8 +19,9 @@ logged, printed or put into an exception message.
 
 **When a refresh is retried.** A refresh token is spent as soon as Zendesk processes the
 request, so a refresh is retried with the same token only when the request provably
-never reached Zendesk: the connection could not be opened (DNS failure, refused, connect
-timeout). After anything else (a read timeout, a dropped connection, any HTTP answer,
+never reached Zendesk and trying again may help: the connection timed out before it
+opened. An unknown host or a refused connection fails at once (a wrong subdomain, not a
+passing fault), the store untouched. After anything else (a read timeout, a dropped connection, any HTTP answer,
 5xx included) the token may be spent, and re-sending it would at best be rejected and at
 worst be seen as a replayed token; the run stops instead, with the store untouched. The
 next run tries the stored token again: if Zendesk had not processed the request it
@@ -43,6 +44,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 import requests
 from requests.auth import AuthBase
 
+from .client import never_connected
 from .config import normalize_subdomain, resolve_base_url
 from .errors import ZendeskApiError, ZendeskAuthError, ZendeskConfigError
 from .token_store import DEFAULT_TOKEN_STORE_PATH, TokenSet, TokenStore
@@ -59,7 +61,8 @@ DEFAULT_REFRESH_MARGIN_SECONDS = 120.0
 #: explicitly so that every token's expiry is known (see `token_lifetime`).
 DEFAULT_ACCESS_TOKEN_EXPIRES_IN = 1800
 TOKEN_REQUEST_TIMEOUT = 30.0
-#: Attempts to open a connection to the token endpoint (see "When a refresh is retried").
+#: Attempts to open a connection to the token endpoint when it timed out (see "When a
+#: refresh is retried"); an unknown host or a refused connection is not retried.
 CONNECT_ATTEMPTS = 3
 AUTHORIZE_COMMAND = "python zendesk_pipeline.py authorize"
 
@@ -144,7 +147,8 @@ def _post_token_request(
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            if _never_sent(exc) and attempt < CONNECT_ATTEMPTS:
+            if _never_sent(exc) and not never_connected(exc) and attempt < CONNECT_ATTEMPTS:
+                # A connect timeout may pass; an unknown host or a refused connection won't.
                 logger.warning(
                     "Could not connect to %s (%s); trying again (attempt %d of %d).",
                     url, type(exc).__name__, attempt + 1, CONNECT_ATTEMPTS,
@@ -153,9 +157,9 @@ def _post_token_request(
                 continue
             if _never_sent(exc):
                 raise ZendeskApiError(
-                    f"Could not connect to the Zendesk token endpoint {url} ({type(exc).__name__})"
-                    f" after {CONNECT_ATTEMPTS} attempts. Check the subdomain and the network, then"
-                    " rerun: the stored tokens were not used and are still valid."
+                    f"Could not connect to the Zendesk token endpoint {url} ({type(exc).__name__})."
+                    " Check the subdomain and the network, then rerun: the stored tokens were not"
+                    " used and are still valid."
                 ) from None
             raise ZendeskApiError(
                 f"The request to the Zendesk token endpoint {url} failed after it was sent"

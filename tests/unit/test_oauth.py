@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Set
 import pytest
 import requests
 import requests_mock
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from zendesk.client import ZendeskClient
 from zendesk.errors import ZendeskApiError, ZendeskAuthError, ZendeskConfigError
@@ -577,6 +578,23 @@ def test_connection_never_opened_is_retried_with_the_same_token(
     assert len(posts) == 2  # the first never reached Zendesk: the token was not spent
     assert server.refresh_tokens_sent() == [seed.refresh_token]  # Zendesk saw it once
     assert _no_sleep == [1.0]
+
+
+def test_an_unknown_host_or_refused_token_endpoint_fails_at_once(
+    server: RotatingTokenServer, store: TokenStore, clock: Clock, zendesk_http: requests_mock.Adapter,
+    _no_sleep: List[float],
+) -> None:
+    seed = server.seed(expires_in=0)
+    store.save(seed)
+    refused = requests.exceptions.ConnectionError(
+        MaxRetryError(None, TOKEN_URL, NewConnectionError(None, "Connection refused"))  # type: ignore[arg-type]
+    )
+    zendesk_http.register_uri("POST", TOKEN_URL, [{"exc": refused}, {"json": server.token}])
+    with pytest.raises(ZendeskApiError, match="Could not connect to the Zendesk token endpoint"):
+        requests.get(f"{API}/groups", auth=make_auth(store, clock), timeout=5)
+    assert len([r for r in zendesk_http.request_history if r.path == "/oauth/tokens"]) == 1
+    assert _no_sleep == []
+    assert store.load() == seed  # untouched: the next run may use it
 
 
 @pytest.mark.parametrize(
