@@ -10,7 +10,6 @@ retried). What Zendesk needs on top lives here:
   while the pacing, the request counter and the halt stay shared by the whole run;
 - a connection that cannot be opened at all (unknown host, connection refused) fails at
   once with a one-line error instead of being retried like a 5xx;
-
 - a transport adapter that paces every attempt through the run's `RateBudget`, turns
   Zendesk's multi-valued `Retry-After` into one number, counts requests per endpoint,
   and refuses to send a request to any host but the configured one;
@@ -157,9 +156,9 @@ class RequestCounter:
 def never_connected(exc: BaseException) -> bool:
     """True when no connection could be opened: the host does not resolve or refuses.
 
-    Retrying those is what 5xx retries are for (a server that answered), not a wrong
-    subdomain or a closed port; they fail at once. A connect *timeout* is still retried:
-    it is what a congested network looks like."""
+    Retries are for a server that answered badly or a connection that dropped; a host
+    that does not resolve or a port that refuses means a wrong subdomain or base_url, so
+    it fails at once. A connect *timeout* is still retried: a congested network passes."""
     if not isinstance(exc, requests.ConnectionError) or isinstance(exc, requests.Timeout):
         return False
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
@@ -297,7 +296,7 @@ class ZendeskClient:
             yield
         except requests.HTTPError as exc:
             raise self._exhausted(exc.response) from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (requests.ConnectionError, requests.Timeout, ChunkedEncodingError) as exc:
             if never_connected(exc):
                 raise ZendeskApiError(self._unreachable(exc)) from None
             raise ZendeskApiError(

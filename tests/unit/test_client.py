@@ -379,6 +379,15 @@ def test_dropped_and_slow_answers_are_retried(
     assert zendesk_http.call_count == 2
 
 
+def test_answers_cut_off_every_time_end_with_a_one_line_error(
+    make_client: Callable[..., ZendeskClient], zendesk_http: requests_mock.Adapter
+) -> None:
+    zendesk_http.register_uri("GET", f"{API}/groups", exc=requests.exceptions.ChunkedEncodingError("cut"))
+    with pytest.raises(ZendeskApiError, match="Could not reach https://acme.zendesk.com .ChunkedEncodingError."):
+        list_groups(make_client())
+    assert zendesk_http.call_count == 3
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
