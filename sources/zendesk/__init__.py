@@ -113,8 +113,9 @@ def zendesk_support(
     max_requests_per_minute: Optional[int] = None,
     account_rate_share: float = 0.5,
     export_requests_per_minute: int = 10,
-    export_rate_scope: Literal["shared", "per_endpoint"] = "shared",
+    export_rate_scope: Literal["shared", "per_endpoint", "auto"] = "shared",
     rate_limit_window_seconds: float = 60.0,
+    rate_state_dir: Optional[str] = None,
     batch_pages: Optional[int] = None,
     audits_mode: Literal["events", "per_ticket"] = "events",
     deletions: Literal["hard", "soft"] = "hard",
@@ -140,9 +141,14 @@ def zendesk_support(
         export_rate_scope: `shared` (default): all exports together stay within
             `export_requests_per_minute`, safe however Zendesk counts; `per_endpoint`: each
             export endpoint on its own, faster full syncs where the account allows it
-            (Zendesk's documentation does not say which; 429s show it does not).
+            (Zendesk's documentation does not say which; 429s show it does not); `auto`:
+            per endpoint until an export answers 429, then shared for good (remembered
+            per account in `rate_state_dir`).
         rate_limit_window_seconds: Length of a rate-limit "minute"; only benchmarks and
             tests change it, to compress time against the fake Zendesk.
+        rate_state_dir: Where the requests of the last minute are kept per account host,
+            shared by every process that reads the account, so back-to-back runs stay
+            within Zendesk's limits. Default: `<dlt data dir>/zendesk/rate`.
         batch_pages: Unset (default): every export is read to its end in this run. A
             number bounds the run to that many export pages, all exports together, and
             leaves the rest to the next run (with a warning naming the exports that are
@@ -180,6 +186,7 @@ def zendesk_support(
             window=rate_limit_window_seconds,
             account_share=account_rate_share,
             export_scope=export_rate_scope,
+            rate_dir=rate_state_dir,
         ),
     )
     pipeline = run_safety.active_pipeline()

@@ -16,7 +16,7 @@ from . import build_client, marketplace_headers
 from .client import ZendeskClient
 from .credentials import ZendeskCredentials
 from .errors import TableUnavailable, ZendeskApiError, ZendeskAuthError
-from .rate_limit import RateBudget
+from .rate_limit import account_budget
 from .settings import TABLES, Pagination, TableSpec
 
 
@@ -79,6 +79,9 @@ def check_connection(
     marketplace_name: Optional[str] = None,
     marketplace_organization_id: Optional[str] = None,
     marketplace_app_id: Optional[str] = None,
+    export_requests_per_minute: int = 10,
+    rate_limit_window_seconds: float = 60.0,
+    rate_state_dir: Optional[str] = None,
     **_: Any,
 ) -> CheckResult:
     """Verify the settings with `/users/me`, then probe which tables this account can read."""
@@ -87,8 +90,15 @@ def check_connection(
         credentials,
         base_url,
         marketplace_headers(marketplace_name, marketplace_organization_id, marketplace_app_id),
-        # A check sends a few requests once: its own small budget, not the sync's.
-        lambda _account_url: RateBudget(max_requests_per_minute=60, export_requests_per_minute=10),
+        # A check sends a few requests once: a small pace of its own, on the account's
+        # shared ledger so that a sync started right after it counts these requests too.
+        lambda account_url: account_budget(
+            account_url,
+            60,
+            export_requests_per_minute,
+            window=rate_limit_window_seconds,
+            rate_dir=rate_state_dir,
+        ),
     )
     me = client.get("/users/me").get("user", {})
     result = CheckResult(user=me, tables=probe_tables(client))

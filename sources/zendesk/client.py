@@ -1,9 +1,15 @@
 """The one HTTP client: auth, headers, pacing, retries, status policy and pagination.
 
-Built on dlt's `RESTClient` and its retrying requests session (429 and 5xx are retried
-with `Retry-After` honoured, dropped connections are retried). What Zendesk needs on
-top lives here:
+Built on dlt's `RESTClient` and its retrying requests `Client` (429 and 5xx are retried
+with `Retry-After` honoured; connections dropped mid-answer and read timeouts are
+retried). What Zendesk needs on top lives here:
 
+- one requests session per thread: dlt's `Client` makes each thread its own session with
+  its own retry state (tenacity shares a wrapped function's statistics between threads,
+  and a 429 retried in two threads at once could end a run with `KeyError: 'idle_for'`),
+  while the pacing, the request counter and the halt stay shared by the whole run;
+- a connection that cannot be opened at all (unknown host, connection refused) fails at
+  once with a one-line error instead of being retried like a 5xx;
 - a transport adapter that paces every attempt through the run's `RateBudget`, turns
   Zendesk's multi-valued `Retry-After` into one number, counts requests per endpoint,
   and refuses to send a request to any host but the configured one;
@@ -20,6 +26,7 @@ import contextlib
 import logging
 import re
 import threading
+import time
 from collections import Counter
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
@@ -30,6 +37,8 @@ from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
+from requests.exceptions import ChunkedEncodingError
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from . import progress
 from .errors import TableUnavailable, ZendeskApiError, ZendeskAuthError, ZendeskConfigError
@@ -39,6 +48,8 @@ from .settings import API_PREFIX, Endpoint
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "zendesk-dlt-source/1.0"
+#: How often a pacing wait looks whether Ctrl-C asked the run to stop.
+STOP_CHECK_SECONDS = 0.25
 RETRYABLE_STATUS = frozenset({429, *range(500, 600)})
 _ID_SEGMENT = re.compile(r"/\d+(?=/|$)")
 
@@ -61,14 +72,25 @@ class RunHalt:
 
     def __init__(self) -> None:
         self.error: Optional[ZendeskAuthError] = None
+        self._stopped = threading.Event()
 
     def stop(self, error: ZendeskAuthError) -> None:
         if self.error is None:
             self.error = error
+        self._stopped.set()
 
     def raise_if_stopped(self) -> None:
         if self.error is not None:
             raise ZendeskAuthError(*self.error.args)
+
+    def sleep(self, seconds: float) -> None:
+        """A pacing wait that ends early, raising, when the run is stopped meanwhile; so a
+        401 ends the run in seconds, not after the longest export wait."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self._stopped.wait(min(left, STOP_CHECK_SECONDS)):
+                self.raise_if_stopped()
+            progress.raise_if_stopped()
 
 
 class PacedAdapter(HTTPAdapter):
@@ -101,7 +123,7 @@ class PacedAdapter(HTTPAdapter):
             )
         self._halt.raise_if_stopped()
         progress.raise_if_stopped()
-        release = self._budget.acquire(parts.path)
+        release = self._budget.acquire(parts.path, sleep=self._halt.sleep)
         try:
             # Pacing may have waited: another thread's 401 may have come back meanwhile, and
             # the token attached before the wait may have expired during it.
@@ -116,6 +138,8 @@ class PacedAdapter(HTTPAdapter):
         if retry_after:
             response.headers["Retry-After"] = normalize_retry_after(retry_after) or retry_after
         self._budget.observe(response.headers)
+        if response.status_code == 429:
+            self._budget.throttled(parts.path)
         self._counter.add(parts.path, response.status_code)
         return response
 
@@ -136,6 +160,57 @@ class RequestCounter:
     @property
     def total(self) -> int:
         return sum(self.by_endpoint.values())
+
+
+def never_connected(exc: BaseException) -> bool:
+    """True when no connection could be opened: the host does not resolve or refuses.
+
+    Retries are for a server that answered badly or a connection that dropped; a host
+    that does not resolve or a port that refuses means a wrong subdomain or base_url, so
+    it fails at once. A connect *timeout* is still retried: a congested network passes."""
+    if not isinstance(exc, requests.ConnectionError) or isinstance(exc, requests.Timeout):
+        return False
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
+
+
+def retry_transport_error(response: Optional[requests.Response], exception: Optional[BaseException]) -> bool:
+    """dlt's retry condition for exceptions (the client passes `exceptions=()` to dlt):
+    dropped connections, cut-off bodies and timeouts, but not a connection never opened."""
+    if exception is None or never_connected(exception):
+        return False
+    return isinstance(exception, (requests.ConnectionError, requests.Timeout, ChunkedEncodingError))
+
+
+class _ThreadSessions:
+    """The calling thread's dlt session, with the paced adapter and our headers mounted."""
+
+    def __init__(self, client: Client, adapter: HTTPAdapter, headers: Mapping[str, str]) -> None:
+        self._client = client
+        self._adapter = adapter
+        self._headers = dict(headers)
+
+    def current(self) -> requests.Session:
+        session = self._client.session  # dlt keeps one per thread, each with its own retry state
+        if session.get_adapter("https://") is not self._adapter:
+            session.mount("http://", self._adapter)
+            session.mount("https://", self._adapter)
+            session.headers.update(self._headers)
+        return session
+
+
+class _CurrentThreadSession:
+    """What `RESTClient` holds as its session: every use goes to the calling thread's own.
+
+    dlt resumes a parallelized resource's generator on whichever worker thread is free,
+    so a paginator started on one thread may send its next page's request from another:
+    the session has to be picked per request, not per client or per generator."""
+
+    def __init__(self, sessions: _ThreadSessions) -> None:
+        self._sessions = sessions
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sessions.current(), name)
 
 
 def _error_detail(response: requests.Response) -> str:
@@ -168,16 +243,20 @@ class ZendeskClient:
         self.budget = budget
         self.counter = RequestCounter()
         self.halt = RunHalt()
-        client_kwargs: Dict[str, Any] = {"raise_for_status": False}
+        client_kwargs: Dict[str, Any] = {
+            "raise_for_status": False,
+            "exceptions": (),
+            "retry_condition": retry_transport_error,
+        }
         if request_max_attempts is not None:
             client_kwargs["request_max_attempts"] = request_max_attempts
-        session = Client(**client_kwargs).session
         adapter = PacedAdapter(self.base_url, budget, self.counter, self.halt, auth)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        session.headers.update(
-            {"User-Agent": USER_AGENT, "Accept": "application/json", **dict(headers or {})}
+        self.sessions = _ThreadSessions(
+            Client(**client_kwargs),
+            adapter,
+            {"User-Agent": USER_AGENT, "Accept": "application/json", **dict(headers or {})},
         )
+        session: Any = _CurrentThreadSession(self.sessions)
         self.rest = RESTClient(base_url=self.base_url + API_PREFIX, auth=auth, session=session)
 
     def pages(
@@ -226,11 +305,25 @@ class ZendeskClient:
             yield
         except requests.HTTPError as exc:
             raise self._exhausted(exc.response) from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (requests.ConnectionError, requests.Timeout, ChunkedEncodingError) as exc:
+            if never_connected(exc):
+                raise ZendeskApiError(self._unreachable(exc)) from None
             raise ZendeskApiError(
                 f"Could not reach {self.base_url} ({type(exc).__name__}) after retrying. Check the"
                 " subdomain and the network, then rerun: the run resumes where it stopped."
             ) from None
+
+    def _unreachable(self, exc: BaseException) -> str:
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        if isinstance(reason, NameResolutionError):
+            return (
+                f"Could not reach {self.base_url}: its host name does not resolve. Check the"
+                " subdomain (the account prefix of your Zendesk address) and the network."
+            )
+        return (
+            f"Could not connect to {self.base_url}: the connection was refused. Check the"
+            " subdomain or base_url and the network (a proxy or firewall)."
+        )
 
     def _exhausted(self, response: Optional[requests.Response]) -> ZendeskApiError:
         status = response.status_code if response is not None else None

@@ -95,7 +95,8 @@ class ZendeskOAuthRefreshCredentials(_ZendeskCredentialsBase):
             0600). Keep it outside the destination and out of version control; one file
             per account and OAuth client. Default: `~/.dlt/zendesk_tokens.json`.
         access_token_expires_in: Lifetime to ask for new access tokens, in seconds
-            (Zendesk allows 300 to 172800); unset: the client's default (30 minutes).
+            (Zendesk allows 300 to 172800); unset: Zendesk's default, 1800, asked for
+            explicitly so that the expiry of every token is known.
     """
 
     client_id: str = None

@@ -19,8 +19,9 @@ logged, printed or put into an exception message.
 
 **When a refresh is retried.** A refresh token is spent as soon as Zendesk processes the
 request, so a refresh is retried with the same token only when the request provably
-never reached Zendesk: the connection could not be opened (DNS failure, refused, connect
-timeout). After anything else (a read timeout, a dropped connection, any HTTP answer,
+never reached Zendesk and trying again may help: the connection timed out before it
+opened. An unknown host or a refused connection fails at once (a wrong subdomain, not a
+passing fault), the store untouched. After anything else (a read timeout, a dropped connection, any HTTP answer,
 5xx included) the token may be spent, and re-sending it would at best be rejected and at
 worst be seen as a replayed token; the run stops instead, with the store untouched. The
 next run tries the stored token again: if Zendesk had not processed the request it
@@ -43,6 +44,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 import requests
 from requests.auth import AuthBase
 
+from .client import never_connected
 from .config import is_placeholder, normalize_subdomain, resolve_base_url
 from .errors import ZendeskApiError, ZendeskAuthError, ZendeskConfigError
 from .token_store import DEFAULT_TOKEN_STORE_PATH, TokenSet, TokenStore
@@ -55,8 +57,12 @@ USER_AGENT = "zendesk-dlt-source/1.0"
 DEFAULT_SCOPE = "read"
 #: Refresh when the access token has less than this left (or half its lifetime, if shorter).
 DEFAULT_REFRESH_MARGIN_SECONDS = 120.0
+#: Access token lifetime asked for when none is configured: Zendesk's default TTL, sent
+#: explicitly so that every token's expiry is known (see `token_lifetime`).
+DEFAULT_ACCESS_TOKEN_EXPIRES_IN = 1800
 TOKEN_REQUEST_TIMEOUT = 30.0
-#: Attempts to open a connection to the token endpoint (see "When a refresh is retried").
+#: Attempts to open a connection to the token endpoint when it timed out (see "When a
+#: refresh is retried"); an unknown host or a refused connection is not retried.
 CONNECT_ATTEMPTS = 3
 AUTHORIZE_COMMAND = "python zendesk_pipeline.py authorize"
 #: Where Zendesk sends the browser after sign-in, unless `redirect_uri` is set. Zendesk
@@ -68,6 +74,26 @@ DEFAULT_REDIRECT_URI = "http://localhost"
 def token_url(base_url: str) -> str:
     """The OAuth token endpoint of the account at `base_url`."""
     return base_url.rstrip("/") + TOKEN_PATH
+
+
+def token_lifetime(configured: Optional[int]) -> int:
+    """The `expires_in` to send with an authorization code or refresh token grant.
+
+    What Zendesk documents (announcements "Announcing support for OAuth refresh token
+    grant type and OAuth access and refresh token expirations", support.zendesk.com
+    article 9182123625370, and "Announcing the required expiration of global OAuth access
+    and refresh tokens", article 10212201463962): `POST /oauth/tokens` takes `expires_in`
+    (access token) and `refresh_token_expires_in` for both the `authorization_code` and
+    the `refresh_token` grants, and an expiry that is set is applied and enforced. Access
+    tokens live 30 minutes by default, 5 minutes at least and 48 hours at most; refresh
+    tokens 30 days by default, 7 to 90 days. A refresh answers with a new access token and
+    a new refresh token and invalidates the previous pair.
+
+    Asking for the lifetime on every grant, the default included, means the source always
+    knows when its access token expires and refreshes ahead of it, instead of learning it
+    from a 401 (which, after a long pacing wait, came back a second time and ended runs).
+    """
+    return int(configured) if configured else DEFAULT_ACCESS_TOKEN_EXPIRES_IN
 
 
 def _fingerprint(secret: str) -> str:
@@ -125,7 +151,8 @@ def _post_token_request(
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            if _never_sent(exc) and attempt < CONNECT_ATTEMPTS:
+            if _never_sent(exc) and not never_connected(exc) and attempt < CONNECT_ATTEMPTS:
+                # A connect timeout may pass; an unknown host or a refused connection won't.
                 logger.warning(
                     "Could not connect to %s (%s); trying again (attempt %d of %d).",
                     url, type(exc).__name__, attempt + 1, CONNECT_ATTEMPTS,
@@ -134,9 +161,9 @@ def _post_token_request(
                 continue
             if _never_sent(exc):
                 raise ZendeskApiError(
-                    f"Could not connect to the Zendesk token endpoint {url} ({type(exc).__name__})"
-                    f" after {CONNECT_ATTEMPTS} attempts. Check the subdomain and the network, then"
-                    " rerun: the stored tokens were not used and are still valid."
+                    f"Could not connect to the Zendesk token endpoint {url} ({type(exc).__name__})."
+                    " Check the subdomain and the network, then rerun: the stored tokens were not"
+                    " used and are still valid."
                 ) from None
             raise ZendeskApiError(
                 f"The request to the Zendesk token endpoint {url} failed after it was sent"
@@ -170,8 +197,13 @@ def _parse_grant(
     clock: Callable[[], float],
     previous_refresh_token: Optional[str] = None,
     store_path: Optional[str] = None,
+    requested_expires_in: Optional[int] = None,
 ) -> TokenSet:
-    """The token pair from a token endpoint answer, or an actionable error."""
+    """The token pair from a token endpoint answer, or an actionable error.
+
+    The access token expires after the `expires_in` of the answer; an answer without one
+    gets the lifetime that was asked for (`requested_expires_in`), which Zendesk enforces.
+    """
     status = response.status_code
     if status == 200:
         try:
@@ -187,6 +219,8 @@ def _parse_grant(
             )
         refresh = body.get("refresh_token") or previous_refresh_token
         expires_in = body.get("expires_in")
+        if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or expires_in <= 0:
+            expires_in = requested_expires_in
         now = clock()
         expires_at = float(now + float(expires_in)) if isinstance(expires_in, (int, float)) and expires_in > 0 else None
         return TokenSet(access, refresh if isinstance(refresh, str) else None, expires_at, now)
@@ -345,7 +379,7 @@ class RefreshingOAuth(_RenewingBearerAuth):
         token_endpoint: `{base_url}/oauth/tokens`.
         refresh_token: The configured refresh token; used only when the store has none.
         expires_in: Access token lifetime to ask for, in seconds (Zendesk: 300-172800);
-            None: the OAuth client's default (30 minutes).
+            None: Zendesk's default (30 minutes), asked for explicitly.
         refresh_margin: Refresh when less than this is left (at most half the lifetime).
         timeout: Timeout of token requests, in seconds.
         clock: Epoch seconds; tests pass a fake.
@@ -495,9 +529,8 @@ class RefreshingOAuth(_RenewingBearerAuth):
             "refresh_token": refresh_token,
             "client_id": self.client_id,
             "client_secret": self._client_secret,
+            "expires_in": token_lifetime(self._expires_in),
         }
-        if self._expires_in:
-            body["expires_in"] = int(self._expires_in)
         response = _post_token_request(self.token_endpoint, body, self._timeout, self._http)
         # Zendesk has answered: from here on this token counts as spent, whatever the answer.
         with _SPENT_LOCK:
@@ -505,6 +538,7 @@ class RefreshingOAuth(_RenewingBearerAuth):
         tokens = _parse_grant(
             response, "refresh_token", self.token_endpoint, self._clock,
             previous_refresh_token=refresh_token, store_path=str(self.store.path),
+            requested_expires_in=body["expires_in"],
         )
         if tokens.refresh_token == refresh_token:
             with _SPENT_LOCK:
@@ -580,7 +614,10 @@ class ClientCredentialsOAuth(_RenewingBearerAuth):
         if self._expires_in:
             body["expires_in"] = int(self._expires_in)
         response = _post_token_request(self.token_endpoint, body, self._timeout, self._http)
-        self._tokens = _parse_grant(response, "client_credentials", self.token_endpoint, self._clock)
+        self._tokens = _parse_grant(
+            response, "client_credentials", self.token_endpoint, self._clock,
+            requested_expires_in=body.get("expires_in"),
+        )
         self.fetch_count += 1
         logger.info(
             "Got a Zendesk OAuth access token with the client credentials grant; it expires %s.",
@@ -651,10 +688,10 @@ def exchange_code(
     }
     if redirect_uri:
         body["redirect_uri"] = redirect_uri
-    if expires_in:
-        body["expires_in"] = int(expires_in)
+    body["expires_in"] = token_lifetime(expires_in)
     response = _post_token_request(url, body, timeout, http)
-    return _parse_grant(response, "authorization_code", url, clock).bound_to(url, client_id)
+    tokens = _parse_grant(response, "authorization_code", url, clock, requested_expires_in=body["expires_in"])
+    return tokens.bound_to(url, client_id)
 
 
 def parse_code_answer(answer: str, expected_state: Optional[str]) -> str:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import socket
+import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
-from typing import Any, Callable, List
+from typing import Any, Callable, Dict, List
 from urllib.parse import urlsplit
 
 import pytest
@@ -360,6 +364,125 @@ def test_connection_error_every_time_raises_api_error(
 
 
 @pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param(requests.exceptions.ReadTimeout("slow answer"), id="read-timeout"),
+        pytest.param(requests.exceptions.ChunkedEncodingError("cut mid-body"), id="cut-mid-body"),
+        pytest.param(requests.exceptions.ConnectTimeout("congested"), id="connect-timeout"),
+    ],
+)
+def test_dropped_and_slow_answers_are_retried(
+    failure: Exception, make_client: Callable[..., ZendeskClient], zendesk_http: requests_mock.Adapter
+) -> None:
+    zendesk_http.register_uri("GET", f"{API}/groups", [{"exc": failure}, {"json": GROUPS_PAGE}])
+    assert list_groups(make_client()) == [[{"id": 1}]]
+    assert zendesk_http.call_count == 2
+
+
+def test_answers_cut_off_every_time_end_with_a_one_line_error(
+    make_client: Callable[..., ZendeskClient], zendesk_http: requests_mock.Adapter
+) -> None:
+    zendesk_http.register_uri("GET", f"{API}/groups", exc=requests.exceptions.ChunkedEncodingError("cut"))
+    with pytest.raises(ZendeskApiError, match="Could not reach https://acme.zendesk.com .ChunkedEncodingError."):
+        list_groups(make_client())
+    assert zendesk_http.call_count == 3
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed again when the block ends: nothing listens
+
+
+def test_a_refused_connection_fails_at_once_with_one_line() -> None:
+    budget = SpyBudget()
+    client = ZendeskClient(f"http://127.0.0.1:{_closed_port()}", requests.auth.HTTPBasicAuth("a", "b"), budget)
+    with pytest.raises(ZendeskApiError) as info:
+        client.get("/users/me")
+    assert "connection was refused" in str(info.value)
+    assert "\n" not in str(info.value)
+    assert budget.acquired == ["/api/v2/users/me"]  # one attempt, no retries
+
+
+def test_an_unresolvable_host_fails_at_once_naming_the_subdomain() -> None:
+    budget = SpyBudget()
+    client = ZendeskClient("https://no-such-account.invalid", requests.auth.HTTPBasicAuth("a", "b"), budget)
+    with pytest.raises(ZendeskApiError, match="does not resolve. Check the subdomain"):
+        client.get("/users/me")
+    assert budget.acquired == ["/api/v2/users/me"]
+
+
+# --- threads ----------------------------------------------------------------------------------
+
+
+def test_each_thread_sends_through_its_own_session_and_the_one_paced_adapter(
+    make_client: Callable[..., ZendeskClient],
+) -> None:
+    client = make_client(headers={"X-Zendesk-Marketplace-Name": "app"})
+    with ThreadPoolExecutor(3) as pool:
+        sessions = list(pool.map(lambda _: client.sessions.current(), range(3), chunksize=1))
+    sessions.append(client.sessions.current())
+    assert len({id(session) for session in sessions}) >= 2
+    adapters = {id(session.get_adapter("https://acme.zendesk.com")) for session in sessions}
+    assert len(adapters) == 1
+    assert all(session.headers["X-Zendesk-Marketplace-Name"] == "app" for session in sessions)
+
+
+def test_429_storm_across_threads_always_completes(
+    make_client: Callable[..., ZendeskClient], zendesk_http: requests_mock.Adapter
+) -> None:
+    """Every thread's requests draw a 429 first. On one shared dlt session, tenacity's
+    retry statistics are shared by the threads and this ended runs with KeyError
+    'idle_for'; a tiny switch interval makes the threads interleave inside the retry."""
+    per_thread = threading.local()
+
+    def answer(request: Any, context: Any) -> Dict[str, Any]:
+        per_thread.calls = getattr(per_thread, "calls", 0) + 1
+        if per_thread.calls % 2:
+            context.status_code, context.headers["Retry-After"] = 429, "0"
+            return {"error": "APIRateLimitExceeded"}
+        return GROUPS_PAGE
+
+    zendesk_http.register_uri("GET", f"{API}/groups", json=answer)
+    client = make_client()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(20):
+            with ThreadPoolExecutor(6) as pool:
+                done = list(pool.map(lambda _: [client.get("/groups") for _ in range(15)], range(6)))
+            assert done == [[GROUPS_PAGE] * 15] * 6
+    finally:
+        sys.setswitchinterval(interval)
+    assert client.counter.by_status == {429: 1800, 200: 1800}
+
+
+def test_a_401_ends_other_threads_pacing_waits_at_once(zendesk_http: requests_mock.Adapter) -> None:
+    zendesk_http.register_uri("GET", f"{API}/users/me", status_code=401, text="Unauthorized")
+    zendesk_http.register_uri("GET", f"{API}/incremental/users/cursor", json={"users": [], "end_of_stream": True})
+    client = ZendeskClient(
+        "https://acme.zendesk.com", requests.auth.HTTPBasicAuth("a", "b"), RateBudget(1000, 1, window=3600.0)
+    )
+    client.get("/incremental/users/cursor")  # the export window is now full for an hour
+    outcome: List[BaseException] = []
+
+    def export_again() -> None:
+        try:
+            client.get("/incremental/users/cursor")
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            outcome.append(exc)
+
+    waiting = threading.Thread(target=export_again)
+    waiting.start()
+    with pytest.raises(ZendeskAuthError):
+        client.get("/users/me")
+    waiting.join(timeout=30)
+    assert not waiting.is_alive(), "the paced thread kept waiting after the run was stopped"
+    assert len(outcome) == 1 and isinstance(outcome[0], ZendeskAuthError)
+    assert zendesk_http.call_count == 2
+
+
+@pytest.mark.parametrize(
     "body",
     [
         pytest.param('{"groups": [{"id": 1}', id="truncated-json"),
@@ -494,9 +617,9 @@ class SpyBudget(RateBudget):
         self.acquired: List[str] = []
         self.observed: List[CaseInsensitiveDict] = []
 
-    def acquire(self, path: str) -> Callable[[], None]:
+    def acquire(self, path: str, sleep: Any = None) -> Callable[[], None]:
         self.acquired.append(path)
-        return super().acquire(path)
+        return super().acquire(path, sleep)
 
     def observe(self, headers: CaseInsensitiveDict) -> None:
         self.observed.append(headers)
@@ -541,9 +664,9 @@ class WaitingBudget(RateBudget):
         super().__init__(100_000, 100_000)
         self._during_wait = during_wait
 
-    def acquire(self, path: str) -> Callable[[], None]:
+    def acquire(self, path: str, sleep: Any = None) -> Callable[[], None]:
         self._during_wait()
-        return super().acquire(path)
+        return super().acquire(path, sleep)
 
 
 def test_the_token_is_attached_after_pacing_not_before(zendesk_http: requests_mock.Adapter) -> None:

@@ -20,10 +20,12 @@ from typing import Any, Callable, Dict, List, Optional, Set
 import pytest
 import requests
 import requests_mock
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from zendesk.client import ZendeskClient
 from zendesk.errors import ZendeskApiError, ZendeskAuthError, ZendeskConfigError
 from zendesk.oauth import (
+    DEFAULT_ACCESS_TOKEN_EXPIRES_IN,
     ClientCredentialsOAuth,
     RefreshingOAuth,
     authorize_from_config,
@@ -264,6 +266,65 @@ def test_expires_in_is_requested_when_configured(
     assert server.token_bodies[0]["expires_in"] == 172800
     assert server.token_bodies[0]["grant_type"] == "refresh_token"
     assert server.token_bodies[0]["client_id"] == CLIENT_ID
+
+
+def test_expires_in_is_always_sent_so_every_expiry_is_known(
+    server: RotatingTokenServer, store: TokenStore, clock: Clock, make_client: Callable[..., ZendeskClient]
+) -> None:
+    store.save(server.seed(expires_in=0))
+    make_client(auth=make_auth(store, clock)).get("/groups")
+    server.codes.add("c-7")
+    exchange_code(BASE_URL, CLIENT_ID, CLIENT_SECRET, "c-7", clock=clock)
+    assert [body["expires_in"] for body in server.token_bodies] == [DEFAULT_ACCESS_TOKEN_EXPIRES_IN] * 2
+    assert DEFAULT_ACCESS_TOKEN_EXPIRES_IN == 1800  # Zendesk's default access token lifetime
+
+
+def test_an_answer_without_expires_in_expires_after_the_lifetime_asked_for(
+    clock: Clock, zendesk_http: requests_mock.Adapter, store: TokenStore, make_client: Callable[..., ZendeskClient]
+) -> None:
+    fake = RotatingTokenServer(clock, ttl=None)  # answers "expires_in": null
+    fake.install(zendesk_http)
+    store.save(fake.seed(expires_in=0))
+    auth = make_auth(store, clock, expires_in=600)
+    make_client(auth=auth).get("/groups")
+    tokens = auth.current_tokens()
+    assert tokens.expires_at == clock() + 600
+    assert store.load().expires_at == clock() + 600  # type: ignore[union-attr]
+
+
+def test_a_resend_after_retry_after_leaves_with_a_token_valid_at_send_time(
+    server: RotatingTokenServer, store: TokenStore, clock: Clock, zendesk_http: requests_mock.Adapter,
+    make_client: Callable[..., ZendeskClient], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Zendesk asks to come back after longer than the token lives: dlt's retry sleeps,
+    # then re-sends the same request through the paced adapter, which attaches the token.
+    monkeypatch.setenv("RUNTIME__REQUEST_MAX_RETRY_DELAY", "3600")
+    first = server.seed()
+    store.save(first)
+    throttled: List[str] = []
+
+    def too_many(request: Any, context: Any) -> Dict[str, Any]:
+        throttled.append(request.headers["Authorization"])
+        context.status_code, context.headers["Retry-After"] = 429, "2400"
+        return {}
+
+    zendesk_http.register_uri("GET", f"{API}/groups", [{"json": too_many}, {"json": server.api}])
+    waited: List[float] = []
+
+    def sleep(seconds: float) -> None:
+        waited.append(seconds)
+        clock.now += seconds
+
+    monkeypatch.setattr("time.sleep", sleep)
+    client = make_client(auth=make_auth(store, clock))
+    assert client.get("/groups")["groups"] == [{"id": 1}]
+    assert waited == [2400]
+    renewed = store.load()
+    assert renewed is not None and renewed.access_token != first.access_token
+    # The re-send carried the renewed token: refreshed before sending, not after a 401.
+    assert throttled == [f"Bearer {first.access_token}"]
+    assert server.api_calls == [renewed.access_token]
+    assert server.refresh_tokens_sent() == [first.refresh_token]
 
 
 # --- 401 mid-run ----------------------------------------------------------------------------
@@ -517,6 +578,23 @@ def test_connection_never_opened_is_retried_with_the_same_token(
     assert len(posts) == 2  # the first never reached Zendesk: the token was not spent
     assert server.refresh_tokens_sent() == [seed.refresh_token]  # Zendesk saw it once
     assert _no_sleep == [1.0]
+
+
+def test_an_unknown_host_or_refused_token_endpoint_fails_at_once(
+    server: RotatingTokenServer, store: TokenStore, clock: Clock, zendesk_http: requests_mock.Adapter,
+    _no_sleep: List[float],
+) -> None:
+    seed = server.seed(expires_in=0)
+    store.save(seed)
+    refused = requests.exceptions.ConnectionError(
+        MaxRetryError(None, TOKEN_URL, NewConnectionError(None, "Connection refused"))  # type: ignore[arg-type]
+    )
+    zendesk_http.register_uri("POST", TOKEN_URL, [{"exc": refused}, {"json": server.token}])
+    with pytest.raises(ZendeskApiError, match="Could not connect to the Zendesk token endpoint"):
+        requests.get(f"{API}/groups", auth=make_auth(store, clock), timeout=5)
+    assert len([r for r in zendesk_http.request_history if r.path == "/oauth/tokens"]) == 1
+    assert _no_sleep == []
+    assert store.load() == seed  # untouched: the next run may use it
 
 
 @pytest.mark.parametrize(

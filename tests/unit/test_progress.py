@@ -119,15 +119,15 @@ def test_a_stop_request_cuts_a_wait_short_and_refuses_further_requests(clock: Cl
 
 
 def test_the_pacing_limiter_stops_waiting_on_a_stop_request(clock: Clock) -> None:
-    from zendesk.rate_limit import SlidingWindowLimiter
+    from zendesk.rate_limit import RateBudget, RateLedger
 
-    limiter = SlidingWindowLimiter(1, window=60.0, clock=time.monotonic)
-    limiter.acquire()
+    budget = RateBudget(1, 10, window=60.0, ledger=RateLedger(), clock=time.monotonic)
+    budget.acquire("/api/v2/groups")
     errors: List[Any] = []
 
     def second_request() -> None:
         try:
-            limiter.acquire()
+            budget.acquire("/api/v2/groups")
         except progress.RunCancelled as exc:
             errors.append(exc)
 

@@ -1,0 +1,182 @@
+"""The transport end to end, against the fake Zendesk over real HTTP: 429 storms across
+threads, one rate window shared by back-to-back processes, and short-lived OAuth tokens
+outlived by pacing waits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import pytest
+
+from tests.conftest import source_args, sync
+from tests.fake_zendesk import FakeZendesk
+from tests.test_end_to_end import assert_matches_truth
+from zendesk.oauth import exchange_code
+from zendesk.rate_limit import EXPORTS_SHARED_FLAG
+from zendesk.token_store import TokenStore
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Runs in a fresh interpreter: a `check`, or the plain `pipeline.run(zendesk_support(...))`.
+_RUN = """
+import json, sys
+import dlt
+from zendesk import zendesk_support
+from zendesk.check import check_connection
+
+job = json.loads(sys.argv[1])
+if job["mode"] == "check":
+    check_connection(**job["source"])
+else:
+    pipeline = dlt.pipeline(
+        pipeline_name="zd",
+        pipelines_dir=job["pipelines_dir"],
+        destination=dlt.destinations.duckdb(job["duckdb"]),
+        dataset_name="zendesk_data",
+    )
+    pipeline.run(zendesk_support(**job["source"])).raise_on_failed_jobs()
+"""
+
+
+def throttled(fake: FakeZendesk) -> Dict[str, int]:
+    return {key: n for key, n in fake.status_counts().items() if key.startswith("429")}
+
+
+def exports_sent(fake: FakeZendesk) -> int:
+    return sum(n for path, n in fake.request_counts().items() if "/incremental/" in path)
+
+
+class Processes:
+    """Runs checks and syncs of one pipeline, each in its own process, as a scheduler would."""
+
+    def __init__(self, fake: FakeZendesk, tmp_path: Path, **settings: Any) -> None:
+        self.fake = fake
+        self.tmp_path = tmp_path
+        self.source = {**source_args(fake), **settings}
+
+    def run(self, mode: str) -> None:
+        job = {
+            "mode": mode,
+            "source": self.source,
+            "pipelines_dir": str(self.tmp_path / "pipelines"),
+            "duckdb": str(self.tmp_path / "zd.duckdb"),
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", _RUN, json.dumps(job)], cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+
+
+# --- 429 storms across threads ------------------------------------------------------------------
+
+
+def test_429_storm_across_parallel_exports_always_completes(
+    fake: FakeZendesk, make_pipeline: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The source does not pace the exports; the fake lets two through per half second and
+    # answers the others 429 with Retry-After, so the five exports' threads retry at once.
+    monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "12")
+    monkeypatch.setenv("RUNTIME__REQUEST_MAX_RETRY_DELAY", "5")  # honour the fake's Retry-After
+    fake.configure(export_rate_limit_per_minute=2, rate_window_seconds=0.5, export_rate_scope="shared")
+    truth = fake.ground_truth()
+    for round_ in range(3):
+        fake.reset_counts()
+        pipeline = make_pipeline(name=f"storm{round_}")
+        sync(pipeline, fake)
+        assert sum(throttled(fake).values()) >= 3
+        assert_matches_truth(pipeline, truth)
+
+
+# --- one rate window across processes -----------------------------------------------------------
+
+
+def test_check_then_back_to_back_syncs_in_new_processes_draw_no_429(fake: FakeZendesk, tmp_path: Path) -> None:
+    # The fake enforces five export requests per six seconds for all exports together (a
+    # "minute" longer than a process takes to start); every process paces the same way. A
+    # check probes the five exports, the syncs start right after it and after each other:
+    # only a window shared between the processes keeps them all within the limit.
+    fake.configure(export_rate_limit_per_minute=5, rate_window_seconds=6.0, export_rate_scope="shared")
+    runs = Processes(fake, tmp_path, export_requests_per_minute=5, rate_limit_window_seconds=6.0)
+    runs.run("check")
+    runs.run("sync")
+    fake.mutate(seed=5, fraction=0.05)
+    runs.run("sync")
+    assert exports_sent(fake) >= 3 * 5
+    assert throttled(fake) == {}
+    ledger = tmp_path / "dlt_data" / "zendesk" / "rate" / f"{fake.base_url.split('://')[1].replace(':', '_')}.json"
+    assert set(json.loads(ledger.read_text())["buckets"]) >= {"account", "/api/v2/incremental/*"}
+    import dlt
+
+    pipeline = dlt.pipeline(
+        pipeline_name="zd",
+        pipelines_dir=str(tmp_path / "pipelines"),
+        destination=dlt.destinations.duckdb(str(tmp_path / "zd.duckdb")),
+        dataset_name="zendesk_data",
+    )
+    assert_matches_truth(pipeline, fake.ground_truth())
+
+
+def test_auto_scope_learns_once_that_exports_are_counted_together(fake: FakeZendesk, tmp_path: Path) -> None:
+    # The account counts exports together; "auto" starts per endpoint, draws 429s once and
+    # remembers: the next process paces the exports as one from its first request.
+    fake.configure(export_rate_limit_per_minute=2, rate_window_seconds=1.0, export_rate_scope="shared")
+    runs = Processes(
+        fake, tmp_path, export_requests_per_minute=2, rate_limit_window_seconds=1.0, export_rate_scope="auto"
+    )
+    runs.run("sync")
+    assert throttled(fake)
+    ledger_dir = tmp_path / "dlt_data" / "zendesk" / "rate"
+    (ledger,) = ledger_dir.glob("*.json")
+    assert json.loads(ledger.read_text())[EXPORTS_SHARED_FLAG] is True
+    fake.reset_counts()
+    fake.mutate(seed=6, fraction=0.05)
+    runs.run("sync")
+    assert exports_sent(fake) >= 5
+    assert throttled(fake) == {}
+
+
+# --- short-lived OAuth tokens -------------------------------------------------------------------
+
+
+@pytest.fixture
+def oauth_account(fake: FakeZendesk, tmp_path: Path) -> Iterator[Dict[str, str]]:
+    """Tokens live five seconds; the store holds a pair from a code exchange."""
+    fake.configure(oauth_access_token_ttl=5)
+    store = TokenStore(tmp_path / "tokens.json")
+    code = fake.issue_authorization_code()
+    store.save(exchange_code(fake.base_url, fake.oauth_client_id, fake.oauth_client_secret, code))
+    yield {
+        "client_id": fake.oauth_client_id,
+        "client_secret": fake.oauth_client_secret,
+        "token_store_path": str(store.path),
+    }
+
+
+def test_back_to_back_oauth_runs_with_tokens_shorter_than_a_pacing_wait(
+    fake: FakeZendesk, oauth_account: Dict[str, str], make_pipeline: Any, caplog: Any
+) -> None:
+    # One export request per six seconds: every page after the first, and the first page of
+    # every run after the first, waits longer than an access token lives.
+    pipeline = make_pipeline()
+    tables: List[str] = ["ticket_metric_events", "groups"]
+    settings: Dict[str, Any] = {
+        "credentials": oauth_account,
+        "tables": tables,
+        "export_requests_per_minute": 1,
+        "rate_limit_window_seconds": 6.0,
+    }
+    for seed in (None, 7, 8):
+        if seed is not None:
+            fake.mutate(seed=seed, fraction=0.05)
+        sync(pipeline, fake, **settings)
+        assert_matches_truth(pipeline, fake.ground_truth(), tables)
+    assert fake.oauth_refresh_count() >= 3
+    assert fake.used_refresh_tokens == set()
+    rejected = {key: n for key, n in fake.status_counts().items() if key.startswith("401")}
+    assert rejected == {}, "a request left with an expired token"
+    assert "ZendeskAuthError" not in caplog.text
+
