@@ -21,19 +21,20 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import InitVar, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 import dlt
 from dlt.extract.resource import DltResource
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 
 from .client import ZendeskClient
-from .custom_fields import FieldCatalog
+from .custom_fields import SOURCE_ATTRIBUTE, FieldCatalog
 from .errors import TableUnavailable
 from .paginators import CursorExportPaginator, TimeExportPaginator, list_paginator, list_params
 from .settings import (
     EXPORT_MIN_AGE_SECONDS,
     FIELD_DEFINITIONS,
+    NATIVE_COLUMNS,
     PER_TICKET_AUDITS,
     TABLES_BY_NAME,
     ChangeDetection,
@@ -145,15 +146,26 @@ class SourceContext:
             self._field_definitions[kind] = rows
         return self._field_definitions[kind]
 
-    def catalog(self, kind: str) -> FieldCatalog:
+    def catalog(self, kind: str, page: Iterable[Row] = ()) -> FieldCatalog:
         """The custom-field catalog of `kind`, with the types its columns already have in
         the destination schema: a field whose type changed in Zendesk keeps its column's
-        type, and values that no longer fit go to a dlt variant column."""
-        columns_state = dlt.current.source_state().setdefault("custom_field_columns", {}).setdefault(kind, {})
+        type, and values that no longer fit go to a dlt variant column.
+
+        Native column names are reserved for good: the documented ones, and every
+        top-level key of `page` (kept in the source state, so a native field Zendesk sent
+        once keeps its name reserved in later runs too)."""
+        state = dlt.current.source_state()
+        columns_state = state.setdefault("custom_field_columns", {}).setdefault(kind, {})
+        seen = state.setdefault("native_columns", {}).setdefault(kind, [])
+        attribute = SOURCE_ATTRIBUTE[kind]
+        new_keys = {key for record in page for key in record if key != attribute} - set(seen) - NATIVE_COLUMNS[kind]
+        seen.extend(sorted(new_keys))
         table = CUSTOM_FIELD_TABLES[kind]
         existing = dlt.current.source_schema().tables.get(table, {}).get("columns", {})
         column_types = {name: c["data_type"] for name, c in existing.items() if c.get("data_type")}
-        return FieldCatalog(kind, self.field_definitions(kind), columns_state, column_types)
+        return FieldCatalog(
+            kind, self.field_definitions(kind), columns_state, column_types, NATIVE_COLUMNS[kind] | set(seen)
+        )
 
 
 def record_skip(table: str, error: TableUnavailable) -> None:
@@ -280,21 +292,72 @@ def _unless_unavailable(spec: TableSpec, pages: Iterable[List[Row]]) -> Iterator
         record_skip(spec.name, error)
 
 
+def json_text(value: Any) -> Optional[str]:
+    """A value as its JSON text (`"open"`, `509974`, `true`, `["a","b"]`); NULL stays NULL."""
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_text_items(items: Any, keys: Iterable[str]) -> None:
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, dict):
+            for key in keys:
+                if key in item:
+                    item[key] = json_text(item[key])
+
+
+def with_json_values(spec: TableSpec, rows: List[Row]) -> List[Row]:
+    """Each of `spec.json_values` lists' `value` as its JSON text, in place.
+
+    Why text and not dlt's `json` type: in dlt 1.31 a `json` column holds objects and
+    lists; a scalar in it lands in a variant column (`value__v_bool`), or, sent as text, is
+    written unquoted and refused by DuckDB and Postgres. One text column of JSON text keeps
+    every value, typed as Zendesk sent it, in one place (`value::json` reads it back)."""
+    for row in rows:
+        for path in spec.json_values:
+            node: Any = row
+            for step in path:
+                node = node.get(step) if isinstance(node, dict) else None
+            _json_text_items(node, ("value",))
+    return rows
+
+
+def json_value_hints(paths: Iterable[Tuple[str, ...]], keys: Iterable[str] = ("value",)) -> Dict[Any, Any]:
+    """Nested hints typing the JSON-text columns as text (a value that looks like a number
+    or a date stays the JSON text it is). Dicts on the way are flattened into the nested
+    table's name, so every path prefix is declared too, as dlt requires."""
+    columns = {"columns": {key: {"name": key, "data_type": "text"} for key in keys}}
+    hints: Dict[Any, Any] = {}
+    for path in paths:
+        for depth in range(1, len(path)):
+            hints.setdefault(path[:depth], {})
+        hints[path if len(path) > 1 else path[0]] = columns
+    return hints
+
+
 def replace_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
     """Small tables without change tracking, replaced on every run."""
 
     def read() -> Iterator[List[Row]]:
-        yield from _unless_unavailable(spec, _full_list(ctx, spec))
+        for page in _unless_unavailable(spec, _full_list(ctx, spec)):
+            yield with_json_values(spec, page)
 
     return dlt.resource(
-        read, name=spec.name, primary_key=spec.primary_key, write_disposition="replace", parallelized=True
+        read,
+        name=spec.name,
+        primary_key=spec.primary_key,
+        write_disposition="replace",
+        nested_hints=json_value_hints(spec.json_values),
+        parallelized=True,
     )
 
 
 def _scanned_rows(ctx: SourceContext, spec: TableSpec) -> Iterable[List[Row]]:
     if spec.name == "ticket_fields":
-        return [ctx.field_definitions("ticket")]  # the same request also types custom columns
-    return _full_list(ctx, spec)
+        # the same request also types custom columns; copies, because rows are reshaped
+        return [with_json_values(spec, [dict(row) for row in ctx.field_definitions("ticket")])]
+    return (with_json_values(spec, page) for page in _full_list(ctx, spec))
 
 
 def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
@@ -337,6 +400,7 @@ def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
             read_all,
             name=spec.name,
             write_disposition={"disposition": "merge", "strategy": "scd2"},
+            nested_hints=json_value_hints(spec.json_values),
             parallelized=True,
         )
     return dlt.resource(
@@ -345,6 +409,7 @@ def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
         primary_key=spec.primary_key,
         write_disposition="merge",
         columns=TOMBSTONE_HINTS,
+        nested_hints=json_value_hints(spec.json_values),
         parallelized=True,
     )
 
@@ -372,7 +437,7 @@ def ticket_resources(ctx: SourceContext) -> List[DltResource]:
     def tickets(page: List[Row]) -> Iterator[Any]:
         if not page:
             return
-        catalog = ctx.catalog("ticket")
+        catalog = ctx.catalog("ticket", page)
         rows = [catalog.pivot({k: v for k, v in ticket.items() if k != "metric_set"}) for ticket in page]
         yield dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=catalog.column_hints()))
 
@@ -409,40 +474,41 @@ def _comment_rows(event: Row) -> Iterator[Row]:
             yield row
 
 
+#: Ticket event fields an audit names differently; every other field keeps its name.
+AUDIT_FIELDS_FROM_EVENT = ("updater_id", "via", "system", "child_events")
+
+
 def _audit_row(event: Row) -> Row:
-    """A ticket event is one ticket update, i.e. one audit. The export has no audit
-    `via.source` and no `metadata.custom`; `via` keeps the channel name it does carry."""
-    return {
-        "id": event["id"],
-        "ticket_id": event["ticket_id"],
-        "created_at": event.get("created_at") or epoch_to_iso(event["timestamp"]),
-        "author_id": event.get("updater_id"),
-        "via": {"channel": event.get("via")},
-        "metadata": {"system": event.get("system") or {}},
-        "events": _flat_event_values(event.get("child_events") or []),
-    }
-
-
-def _flat_event_values(events: List[Row]) -> List[Row]:
-    """Audit events carry `value` / `previous_value` as a string, a number, a boolean or a
-    list (tags), depending on the field. One text column holds them all: strings as sent,
-    anything else as JSON text, so no variant columns and no child tables per value."""
-    for event in events:
-        for key in ("value", "previous_value"):
-            value = event.get(key)
-            if value is not None and not isinstance(value, str):
-                event[key] = json.dumps(value, ensure_ascii=False)
-    return events
-
-
-AUDIT_EVENT_HINTS = {
-    "events": {
-        "columns": {
-            "value": {"name": "value", "data_type": "text"},
-            "previous_value": {"name": "previous_value", "data_type": "text"},
+    """A ticket event is one ticket update, i.e. one audit. Every field the export gives
+    is kept (`timestamp`, `event_type`, `via_reference_id`, `comment_present`,
+    `comment_public`, ...); the ones an audit has under another name move there:
+    `updater_id` is `author_id`, the channel name in `via` is `via.channel`, `system` is
+    `metadata.system`, and the child events are `events`. The export has no audit
+    `via.source` and no `metadata.custom`."""
+    row = {key: value for key, value in event.items() if key not in AUDIT_FIELDS_FROM_EVENT}
+    row.update(
+        {
+            "created_at": event.get("created_at") or epoch_to_iso(event["timestamp"]),
+            "author_id": event.get("updater_id"),
+            "via": {"channel": event.get("via")},
+            "metadata": {"system": event.get("system") or {}},
+            "events": _audit_events([dict(child) for child in event.get("child_events") or ()]),
         }
-    }
-}
+    )
+    return row
+
+
+#: Audit events carry `value` / `previous_value` as a string, a number, a boolean or a
+#: list (tags), depending on the field: each is loaded as its JSON text in one text column
+#: (`"open"`, `509974`, `true`, `["a","b"]`), with no variant columns and no child table
+#: for list values (see `with_json_values` for why not dlt's json type).
+AUDIT_EVENT_VALUES = ("value", "previous_value")
+AUDIT_EVENT_HINTS = json_value_hints([("events",)], AUDIT_EVENT_VALUES)
+
+
+def _audit_events(events: List[Row]) -> List[Row]:
+    _json_text_items(events, AUDIT_EVENT_VALUES)
+    return events
 
 
 def ticket_event_resources(ctx: SourceContext) -> List[DltResource]:
@@ -521,7 +587,7 @@ def _ticket_audits(ctx: SourceContext, endpoint: Endpoint, ticket_id: int) -> Li
             endpoint, list_paginator(endpoint), list_params(endpoint), path=path, plan_gated=True
         ):
             for audit in audits:
-                audit["events"] = _flat_event_values(audit.get("events") or [])
+                audit["events"] = _audit_events(audit.get("events") or [])
             rows.extend(audits)
     except TableUnavailable as error:
         if error.status_code != 404:
@@ -539,7 +605,7 @@ def user_resources(ctx: SourceContext) -> List[DltResource]:
     def users(page: List[Row]) -> Iterator[Any]:
         if not page:
             return
-        catalog = ctx.catalog("user")
+        catalog = ctx.catalog("user", page)
         rows = [catalog.pivot(dict(user)) for user in page]
         yield dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=catalog.column_hints()))
 
@@ -558,7 +624,7 @@ def organizations(ctx: SourceContext) -> DltResource:
         ),
     ) -> Iterator[Any]:
         for page in time_export_pages(ctx, spec.name, spec.endpoint, cursor):
-            catalog = ctx.catalog("organization")
+            catalog = ctx.catalog("organization", page)
             rows = [catalog.pivot(dict(org)) for org in page]
             yield dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=catalog.column_hints()))
 

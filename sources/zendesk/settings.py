@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Dict, Literal, Mapping, Optional, Tuple
+from typing import Dict, FrozenSet, Literal, Mapping, Optional, Tuple
 
 API_PREFIX = "/api/v2"
 
@@ -79,6 +79,9 @@ class TableSpec:
     reader: Optional[str] = None
     #: Custom-field kind whose definitions type this table's custom columns.
     custom_fields: Optional[Literal["ticket", "user", "organization"]] = None
+    #: Nested lists (paths under the row) whose items' `value` is a string in one item,
+    #: a number, a boolean or a list in another: loaded as one JSON column.
+    json_values: Tuple[Tuple[str, ...], ...] = ()
     description: str = ""
 
 
@@ -215,6 +218,7 @@ TABLES: Tuple[TableSpec, ...] = (
         "merge",
         ChangeDetection.FINGERPRINT,
         cursor="updated_at",
+        json_values=(("actions",),),
     ),
     TableSpec(
         "ticket_fields",
@@ -249,6 +253,7 @@ TABLES: Tuple[TableSpec, ...] = (
         "replace",
         ChangeDetection.REPLACE,
         plan_gated=True,
+        json_values=(("filter", "all"), ("filter", "any")),
     ),
     TableSpec(
         "tags",
@@ -310,3 +315,34 @@ def siblings(table: str, audits_mode: str = "events") -> Tuple[str, ...]:
     if reader is None:
         return (table,)
     return tuple(spec.name for spec in TABLES if reader_of(spec.name, audits_mode) == reader)
+
+
+#: The top-level fields Zendesk documents or was recorded sending on tickets, users and
+#: organizations (tests/fixtures/real holds the recordings; a contract test keeps this
+#: list a superset of them). No custom-field column may take one of these names: some
+#: start with `custom_` themselves. Fields Zendesk adds later are reserved as they arrive.
+NATIVE_COLUMNS: Dict[str, FrozenSet[str]] = {
+    "ticket": frozenset({
+        "url", "id", "external_id", "via", "created_at", "updated_at", "type", "subject",
+        "raw_subject", "description", "priority", "status", "custom_status_id",
+        "custom_status_updated_at", "recipient", "requester_id", "submitter_id", "assignee_id",
+        "organization_id", "group_id", "collaborator_ids", "follower_ids", "email_cc_ids",
+        "forum_topic_id", "problem_id", "has_incidents", "is_public", "due_at", "tags",
+        "satisfaction_rating", "sharing_agreement_ids", "followup_ids", "ticket_form_id",
+        "brand_id", "allow_channelback", "allow_attachments", "from_messaging_channel",
+        "generated_timestamp", "encoded_id",
+    }),
+    "user": frozenset({
+        "id", "url", "name", "email", "created_at", "updated_at", "time_zone", "iana_time_zone",
+        "phone", "shared_phone_number", "photo", "locale_id", "locale", "organization_id", "role",
+        "verified", "external_id", "tags", "alias", "active", "shared", "shared_agent",
+        "last_login_at", "two_factor_auth_enabled", "signature", "details", "notes", "role_type",
+        "custom_role_id", "moderator", "ticket_restriction", "only_private_comments",
+        "restricted_agent", "suspended", "default_group_id", "report_csv", "chat_only",
+        "permanently_deleted",
+    }),
+    "organization": frozenset({
+        "url", "id", "name", "shared_tickets", "shared_comments", "external_id", "created_at",
+        "updated_at", "deleted_at", "domain_names", "details", "notes", "group_id", "tags",
+    }),
+}
