@@ -262,7 +262,7 @@ def time_export_pages(
     # that ended there would read the same page again, forever.
     start = ctx.export_start(max(iso_to_epoch(cursor.start_value), state.get("next_start_time", 0)))
     dedup = BoundaryDedup(lambda row: iso_to_epoch(row[endpoint.export_cursor]))
-    paginator = TimeExportPaginator(start, endpoint.page_size)
+    paginator = TimeExportPaginator(start)
     try:
         for page in _export_pages(ctx, name, endpoint, paginator):
             kept = dedup.filter(page)

@@ -355,6 +355,7 @@ class FakeZendesk:
         self.error_rate: float = 0.0
         self.drop_rate: float = 0.0
         self.malformed_json_paths: Tuple[str, ...] = ()
+        self.export_page_rows: Optional[int] = None
 
         self._fault_rng = random.Random(f"fake-zendesk-faults:{seed}")
         self._fault_lock = threading.Lock()
@@ -474,6 +475,8 @@ class FakeZendesk:
         retry_after_format: "int" ("3") or "multi" ("3, 2").
         error_rate / drop_rate: fractions of API requests answered 500/503 / cut mid-body.
         malformed_json_paths: endpoint templates whose 200 answers are truncated JSON.
+        export_page_rows: at most this many rows on an export page, whatever `per_page`
+            asks (Zendesk promises no full pages); None = `per_page` rows.
         oauth_access_token_ttl: seconds for tokens issued from now on; None = no expiry.
         """
         for name, value in switches.items():
@@ -507,6 +510,10 @@ class FakeZendesk:
                 setattr(self, name, float(value))
             elif name == "malformed_json_paths":
                 self.malformed_json_paths = tuple(endpoint_template(p) for p in value)
+            elif name == "export_page_rows":
+                if value is not None and (not isinstance(value, int) or value < 1):
+                    raise ValueError("export_page_rows must be None or a positive int")
+                self.export_page_rows = value
             elif name == "oauth_access_token_ttl":
                 if value is not None and not value > 0:
                     raise ValueError("oauth_access_token_ttl must be None or > 0")
@@ -828,7 +835,7 @@ class FakeZendesk:
 
     def _cursor_export(self, req: Request, key: str, index: ExportIndex, serialize: Callable[[Row], Row],
                        skip: Optional[Callable[[Row], bool]] = None) -> Reply:
-        per_page = _int_param(req, "per_page", EXPORT_MAX_PAGE, EXPORT_MAX_PAGE, "InvalidValue")
+        per_page = self._export_page(req)
         cursor = req.query.get("cursor")
         if cursor:
             position = decode_export_cursor(cursor)
@@ -855,6 +862,11 @@ class FakeZendesk:
             "end_of_stream": i >= end,
         })
 
+    def _export_page(self, req: Request) -> int:
+        """Rows on this export page: `per_page`, or fewer with `export_page_rows`."""
+        per_page = _int_param(req, "per_page", EXPORT_MAX_PAGE, EXPORT_MAX_PAGE, "InvalidValue")
+        return min(per_page, self.export_page_rows or per_page)
+
     def _tickets_cursor_export(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
         def deleted(ticket: Row) -> bool:
             return bool(ticket["status"] == "deleted")
@@ -869,7 +881,7 @@ class FakeZendesk:
                      with_end_of_stream: bool = True) -> Reply:
         """Time-based export: the page is widened to finish its last second, and `next_page`
         restarts at that second, so rows of the boundary second come again (Zendesk does this)."""
-        per_page = _int_param(req, "per_page", EXPORT_MAX_PAGE, EXPORT_MAX_PAGE, "InvalidValue")
+        per_page = self._export_page(req)
         start = self._start_time(req)
         first = index.first_from(start)
         visible = index.visible_end(self._cutoff())

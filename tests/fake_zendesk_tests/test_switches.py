@@ -161,3 +161,18 @@ def test_switches_are_plain_attributes_too(own_fake: FakeZendesk) -> None:
     own_fake.rate_limit_per_minute = 1
     session.get(own_fake.base_url + "/api/v2/tags")
     assert session.get(own_fake.base_url + "/api/v2/tags").status_code == 429
+
+
+def test_export_page_rows_serves_short_pages(own_fake: FakeZendesk) -> None:
+    session = api_session(own_fake)
+    url = own_fake.base_url + "/api/v2/incremental/ticket_metric_events"
+    full = session.get(url, params={"start_time": 0}).json()
+    own_fake.configure(export_page_rows=10)
+    short = session.get(url, params={"start_time": 0}).json()
+    assert len(full["ticket_metric_events"]) > 10
+    assert 10 <= short["count"] < len(full["ticket_metric_events"])  # widened to finish its last second
+    assert "end_of_stream" not in short
+    users = session.get(own_fake.base_url + "/api/v2/incremental/users/cursor", params={"start_time": 0}).json()
+    assert len(users["users"]) == 10 and users["end_of_stream"] is False
+    with pytest.raises(ValueError):
+        own_fake.configure(export_page_rows=0)
