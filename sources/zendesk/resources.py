@@ -50,7 +50,9 @@ CUSTOM_FIELD_TABLES = {"ticket": "tickets", "user": "users", "organization": "or
 #: Tickets whose audits are fetched at once in `audits_mode="per_ticket"`.
 PER_TICKET_WORKERS = 4
 
-#: Hard-delete flag on tombstone rows: dlt deletes the stored row and inserts nothing.
+#: Hard-delete flag on ticket_metrics tombstones: dlt deletes the stored row and inserts
+#: nothing. Declared only on loads that carry a tombstone, so the column exists only in
+#: accounts where a ticket was deleted.
 DELETED_FLAG = "_zendesk_deleted"
 TOMBSTONE_HINTS = {DELETED_FLAG: {"name": DELETED_FLAG, "data_type": "bool", "hard_delete": True}}
 
@@ -363,33 +365,38 @@ def _scanned_rows(ctx: SourceContext, spec: TableSpec) -> Iterable[List[Row]]:
 def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
     """Small lists Zendesk cannot filter by time: one full scan (a request or two).
 
-    `deletions="hard"` (default): only rows whose content changed are loaded, and ids that
-    vanished since the last run are deleted through tombstone rows, without a reload.
+    `deletions="hard"` (default): a content hash per row, kept in the resource state, tells
+    whether anything changed or vanished since the last run. Nothing did: nothing is loaded.
+    Something did: the whole list is loaded with dlt's `cdc` merge, an upsert that also
+    deletes the stored rows absent from the load, so vanished rows go without a tombstone
+    column in the table. A list that became empty replaces the table with nothing (cdc
+    deletes nothing when there is no row to load); the next load is a cdc merge again.
     `deletions="soft"`: the full list is loaded with dlt's scd2 merge, which keeps vanished
     rows and closes their validity (`_dlt_valid_to` is set): nothing is lost, history shows.
     """
 
-    def read_changes() -> Iterator[List[Row]]:
+    def read_changes() -> Iterator[Any]:
         state = dlt.current.resource_state()
         previous: Dict[str, str] = state.get("fingerprints", {})
-        current: Dict[str, str] = {}
+        rows: List[Row] = []
         try:
             for page in _scanned_rows(ctx, spec):
-                changed = []
-                for row in page:
-                    key = str(row[spec.primary_key])
-                    current[key] = fingerprint(row)
-                    if previous.get(key) != current[key]:
-                        changed.append(row)
-                if changed:
-                    yield changed
+                rows.extend(page)
         except TableUnavailable as error:
             record_skip(spec.name, error)
             return
-        vanished = [key for key in previous if key not in current]
+        current = {str(row[spec.primary_key]): fingerprint(row) for row in rows}
+        if current == previous:
+            return
+        vanished = len(set(previous) - set(current))
         if vanished:
-            logger.info("%s: %d rows no longer in Zendesk are deleted", spec.name, len(vanished))
-            yield [{spec.primary_key: int(key), DELETED_FLAG: True} for key in vanished]
+            logger.info("%s: %d rows no longer in Zendesk are deleted", spec.name, vanished)
+        if rows:
+            yield rows
+        else:
+            # The destination's preferred format: DuckDB reads an empty jsonl file as one
+            # column named "json" and refuses the load.
+            yield dlt.mark.with_hints([], dlt.mark.make_hints(write_disposition="replace", file_format="preferred"))
         state["fingerprints"] = current
 
     def read_all() -> Iterator[List[Row]]:
@@ -407,8 +414,7 @@ def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
         read_changes,
         name=spec.name,
         primary_key=spec.primary_key,
-        write_disposition="merge",
-        columns=TOMBSTONE_HINTS,
+        write_disposition={"disposition": "merge", "strategy": "cdc"},
         nested_hints=json_value_hints(spec.json_values),
         parallelized=True,
     )
@@ -447,19 +453,21 @@ def ticket_resources(ctx: SourceContext) -> List[DltResource]:
         primary_key="id",
         merge_key="ticket_id",
         write_disposition="merge",
-        columns=TOMBSTONE_HINTS,
     )
-    def ticket_metrics(page: List[Row]) -> Iterator[List[Row]]:
+    def ticket_metrics(page: List[Row]) -> Iterator[Any]:
         rows: List[Row] = []
+        tombstones: List[Row] = []
         for ticket in page:
             if ticket.get("status") == "deleted":
                 # Zendesk drops a deleted ticket's metrics; delete ours by ticket_id. The
                 # negative id only keeps the tombstone's key unique; it is never stored.
-                rows.append({"id": -int(ticket["id"]), "ticket_id": ticket["id"], DELETED_FLAG: True})
+                tombstones.append({"id": -int(ticket["id"]), "ticket_id": ticket["id"], DELETED_FLAG: True})
             elif ticket.get("metric_set"):
                 rows.append(ticket["metric_set"])
         if rows:
             yield rows
+        if tombstones:
+            yield dlt.mark.with_hints(tombstones, dlt.mark.make_hints(columns=TOMBSTONE_HINTS))
 
     return [reader, tickets, ticket_metrics]
 
