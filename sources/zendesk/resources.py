@@ -36,6 +36,7 @@ from .settings import (
     FIELD_DEFINITIONS,
     NATIVE_COLUMNS,
     PER_TICKET_AUDITS,
+    SATISFACTION_LOOKBACK_SECONDS,
     TABLES_BY_NAME,
     ChangeDetection,
     Endpoint,
@@ -421,14 +422,21 @@ def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
 
 
 def satisfaction_ratings(ctx: SourceContext, spec: TableSpec) -> DltResource:
-    """Ratings filtered server-side by start_time, so a run fetches only recent changes."""
+    """Ratings filtered server-side by start_time, re-reading a lookback window.
+
+    `start_time` is sent `SATISFACTION_LOOKBACK_SECONDS` before the `updated_at` cursor,
+    so a rating offered before the cursor and answered after it comes again whichever
+    time Zendesk filters on; the cursor then drops the re-read ratings that did not change
+    (they are older than the cursor) and merge on id makes the rest harmless. The window
+    costs the ratings created in it: a page of 100 for every 100 of them, each run."""
 
     def read(
         updated_at: dlt.sources.incremental[str] = dlt.sources.incremental(
             spec.cursor, initial_value=epoch_to_iso(ctx.start_epoch), primary_key=()
         ),
     ) -> Iterator[List[Row]]:
-        start = {"start_time": iso_to_epoch(updated_at.start_value)}
+        cursor = iso_to_epoch(updated_at.start_value)
+        start = {"start_time": max(ctx.start_epoch, cursor - SATISFACTION_LOOKBACK_SECONDS)}
         yield from _unless_unavailable(spec, _full_list(ctx, spec, start))
 
     return dlt.resource(read, name=spec.name, primary_key="id", write_disposition="merge", parallelized=True)

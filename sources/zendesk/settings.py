@@ -21,6 +21,13 @@ LIST_PAGE_SIZE = 100
 #: Exports withhold changes from the last minute; asking for a later start_time is an error.
 EXPORT_MIN_AGE_SECONDS = 61
 
+#: How far back each run re-reads satisfaction ratings. Zendesk documents the list's
+#: `start_time` only as "the time of the oldest satisfaction rating": if it filters on
+#: creation, a survey offered before the cursor and answered after it would never be read
+#: again. A rating can change until its ticket is closed, which Zendesk does at most 28
+#: days after the ticket is solved; re-reading 28 days before the cursor covers that.
+SATISFACTION_LOOKBACK_SECONDS = 28 * 86_400
+
 #: Default checkpoint size: after this many export pages, all exports together, the run
 #: commits its state and loads, so a crash never re-reads more than one batch (100 pages:
 #: about 10 minutes at Zendesk's 10 export requests a minute).

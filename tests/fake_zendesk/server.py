@@ -356,6 +356,7 @@ class FakeZendesk:
         self.drop_rate: float = 0.0
         self.malformed_json_paths: Tuple[str, ...] = ()
         self.export_page_rows: Optional[int] = None
+        self.satisfaction_time_field: str = "updated_at"
 
         self._fault_rng = random.Random(f"fake-zendesk-faults:{seed}")
         self._fault_lock = threading.Lock()
@@ -477,6 +478,8 @@ class FakeZendesk:
         malformed_json_paths: endpoint templates whose 200 answers are truncated JSON.
         export_page_rows: at most this many rows on an export page, whatever `per_page`
             asks (Zendesk promises no full pages); None = `per_page` rows.
+        satisfaction_time_field: what `/satisfaction_ratings?start_time=` filters on,
+            "updated_at" or "created_at" (Zendesk's documentation does not say).
         oauth_access_token_ttl: seconds for tokens issued from now on; None = no expiry.
         """
         for name, value in switches.items():
@@ -510,6 +513,10 @@ class FakeZendesk:
                 setattr(self, name, float(value))
             elif name == "malformed_json_paths":
                 self.malformed_json_paths = tuple(endpoint_template(p) for p in value)
+            elif name == "satisfaction_time_field":
+                if value not in ("updated_at", "created_at"):
+                    raise ValueError("satisfaction_time_field must be 'updated_at' or 'created_at'")
+                self.satisfaction_time_field = value
             elif name == "export_page_rows":
                 if value is not None and (not isinstance(value, int) or value < 1):
                     raise ValueError("export_page_rows must be None or a positive int")
@@ -1031,14 +1038,16 @@ class FakeZendesk:
         return self._list(req, "organization_fields", self._view("organization_fields", "position,id", lambda: self.account.organization_fields, lambda f: (f["position"], f["id"])))
 
     def _satisfaction_ratings(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        """`start_time` / `end_time` (epoch) filter on updated_at: start <= updated_at < end."""
+        """`start_time` / `end_time` (epoch) filter on updated_at (or on created_at, with
+        `satisfaction_time_field`): start <= time < end."""
         view = self._view("satisfaction_ratings", "id", lambda: self.account.satisfaction_ratings, lambda r: (r["id"],))
         start, end = _epoch_param(req, "start_time"), _epoch_param(req, "end_time")
         if start is not None or end is not None:
             low = iso(start) if start is not None else ""
             high = iso(end) if end is not None else "9999"
+            field = self.satisfaction_time_field
             # ISO strings of one format order like the instants they name.
-            view = _filtered(view, lambda r: low <= r["updated_at"] < high)
+            view = _filtered(view, lambda r: low <= r[field] < high)
         return self._list(req, "satisfaction_ratings", view)
 
     def _tags(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
