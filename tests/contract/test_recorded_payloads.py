@@ -187,6 +187,14 @@ def test_dropped_fields_are_the_readmes(loaded: Any) -> None:
             assert f"`{field}`" in lines.get(table, ""), (table, field)
 
 
+def test_readme_says_what_the_tags_table_holds() -> None:
+    """/tags is Zendesk's popularity list, not every tag: the README must say so."""
+    section = README.read_text(encoding="utf-8").split("## Tables", 1)[1].split("\n## ", 1)[0]
+    text = " ".join(section.split())
+    assert "up to the 20,000 most popular tags in the last 60 days" in text
+    assert "tickets__tags" in text
+
+
 #: Values whose JSON type varies from row to row: (table, rows) -> every value as JSON text.
 JSON_VALUES = [
     pytest.param(
