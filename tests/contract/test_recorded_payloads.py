@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
+import dlt
 import pytest
 
-from tests.conftest import query
+from tests.conftest import postgres_available, query
 from tests.contract.conftest import column_types, run_recorded
 from tests.contract.fixture_server import FixtureZendesk, load
+from tests.test_destinations import POSTGRES_URL
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -258,3 +261,20 @@ def test_ids_and_timestamps_round_trip(loaded: Any) -> None:
     (created, requester), = query(loaded, "select created_at, requester_id from {t:tickets} where id = 28")
     assert (_as_text(created), requester) == ("2023-09-18T15:57:42+00:00", 6130907993114)
 
+
+
+@pytest.mark.skipif(not postgres_available(), reason="no PostgreSQL server answers on 127.0.0.1:5432")
+def test_recorded_payloads_load_into_postgres(recorded: FixtureZendesk, make_pipeline: Callable[..., Any]) -> None:
+    """The same payloads into Postgres: JSON-text values and merges work there too."""
+    dataset = f"zendesk_{uuid.uuid4().hex[:8]}"
+    pipeline = make_pipeline(name="recorded_pg", destination=dlt.destinations.postgres(POSTGRES_URL), dataset=dataset)
+    try:
+        run_recorded(pipeline, recorded)
+        values = {v for (v,) in query(pipeline, "select value from {t:sla_policies__filter__any}")}
+        assert values == {'["vip","enterprise"]', "true"}
+        for table, (rows_of, _, _) in TABLES.items():
+            expected = len({json.dumps(r.get("id", r.get("name"))) for r in rows_of()})
+            assert query(pipeline, f"select count(*) from {{t:{table}}}") == [(expected,)], table
+    finally:
+        with pipeline.sql_client() as client:
+            client.drop_dataset()
