@@ -1,5 +1,6 @@
-"""Rows that vanish from Zendesk's small lists are deleted with dlt's cdc merge, so no
-table carries a tombstone column that is NULL in every row."""
+"""Rows that vanish from Zendesk's small lists are deleted with dlt's cdc merge, and a
+deleted ticket's metrics with a merge scoped to the tickets of the load: no table
+carries a tombstone column that is NULL in every row."""
 
 from __future__ import annotations
 
@@ -35,18 +36,13 @@ def test_vanished_rows_are_deleted_without_a_tombstone_column(fake: FakeZendesk,
     for table in LISTS:
         assert {r[0] for r in query(pipeline, f"select id from {{t:{table}}}")} == {r["id"] for r in truth[table]}, table
     assert query(pipeline, f"select count(*) from {{t:group_memberships}} where id in ({','.join(map(str, removed))})") == [(0,)]
-    assert set(_internal_columns(pipeline)) == {"ticket_metrics"}, "only ticket_metrics still needs a tombstone flag"
-
-
-def test_ticket_metrics_has_no_tombstone_column_until_a_ticket_is_deleted(make_pipeline: Any) -> None:
-    with FakeZendesk(seed=3, tickets=150) as account:
-        for ticket in account.account.tickets:
-            if ticket["status"] == "deleted":
-                ticket["status"] = "closed"
-        account.refresh()
-        pipeline = make_pipeline()
-        sync(pipeline, account)
-        assert _internal_columns(pipeline) == {}
+    deleted = changes["tickets_deleted"]
+    assert deleted
+    ids = ",".join(map(str, deleted))
+    assert query(pipeline, f"select count(*) from {{t:ticket_metrics}} where ticket_id in ({ids})") == [(0,)]
+    assert query(pipeline, "select count(*) from {t:ticket_metrics} where id < 0") == [(0,)], "tombstones are never stored"
+    assert query(pipeline, "select count(*) from {t:ticket_metrics}") == [(len(truth["ticket_metrics"]),)]
+    assert _internal_columns(pipeline) == {}
 
 
 def test_an_unchanged_list_loads_nothing(fake: FakeZendesk, make_pipeline: Any) -> None:

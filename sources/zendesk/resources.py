@@ -51,11 +51,16 @@ CUSTOM_FIELD_TABLES = {"ticket": "tickets", "user": "users", "organization": "or
 #: Tickets whose audits are fetched at once in `audits_mode="per_ticket"`.
 PER_TICKET_WORKERS = 4
 
-#: Hard-delete flag on ticket_metrics tombstones: dlt deletes the stored row and inserts
-#: nothing. Declared only on loads that carry a tombstone, so the column exists only in
-#: accounts where a ticket was deleted.
-DELETED_FLAG = "_zendesk_deleted"
-TOMBSTONE_HINTS = {DELETED_FLAG: {"name": DELETED_FLAG, "data_type": "bool", "hard_delete": True}}
+#: ticket_metrics: a load replaces the metrics of every ticket it holds a row for, and
+#: inserts only real metric rows (positive ids). A deleted ticket's row is a tombstone
+#: with the negated ticket id: it deletes the ticket's metrics and is never stored, and
+#: needs no column of its own.
+TICKET_METRICS_MERGE = {
+    "disposition": "merge",
+    "strategy": "delete-insert",
+    "destination_scope": "ticket_id IN (SELECT ticket_id FROM {staging_table})",
+    "source_filter": "id > 0",
+}
 
 Row = Dict[str, Any]
 
@@ -459,23 +464,18 @@ def ticket_resources(ctx: SourceContext) -> List[DltResource]:
         data_from=reader,
         name="ticket_metrics",
         primary_key="id",
-        merge_key="ticket_id",
-        write_disposition="merge",
+        write_disposition=TICKET_METRICS_MERGE,
     )
-    def ticket_metrics(page: List[Row]) -> Iterator[Any]:
+    def ticket_metrics(page: List[Row]) -> Iterator[List[Row]]:
         rows: List[Row] = []
-        tombstones: List[Row] = []
         for ticket in page:
             if ticket.get("status") == "deleted":
-                # Zendesk drops a deleted ticket's metrics; delete ours by ticket_id. The
-                # negative id only keeps the tombstone's key unique; it is never stored.
-                tombstones.append({"id": -int(ticket["id"]), "ticket_id": ticket["id"], DELETED_FLAG: True})
+                # Zendesk drops a deleted ticket's metrics; so do we (TICKET_METRICS_MERGE).
+                rows.append({"id": -int(ticket["id"]), "ticket_id": ticket["id"]})
             elif ticket.get("metric_set"):
                 rows.append(ticket["metric_set"])
         if rows:
             yield rows
-        if tombstones:
-            yield dlt.mark.with_hints(tombstones, dlt.mark.make_hints(columns=TOMBSTONE_HINTS))
 
     return [reader, tickets, ticket_metrics]
 
