@@ -88,7 +88,8 @@ class FixtureZendesk:
     @staticmethod
     def _cursor_page(route: str, payload: Dict[str, Any], query: Dict[str, List[str]]) -> Dict[str, Any]:
         if query.get("cursor") == [payload["after_cursor"]]:
-            return {**payload, CURSOR_EXPORTS[route]: [], "before_cursor": payload["after_cursor"], "end_of_stream": True}
+            cursor = payload["after_cursor"]
+            return {**payload, CURSOR_EXPORTS[route]: [], "before_cursor": cursor, "end_of_stream": True}
         return payload
 
     @staticmethod
@@ -96,7 +97,8 @@ class FixtureZendesk:
         key, field = TIME_EXPORTS[route]
         start = int(query.get("start_time", ["0"])[0])
         rows = [row for row in payload[key] if epoch(row[field]) >= start]
-        page = {**payload, key: rows, "count": len(rows), "end_time": max((epoch(r[field]) for r in rows), default=start)}
+        end_time = max((epoch(row[field]) for row in rows), default=start)
+        page = {**payload, key: rows, "count": len(rows), "end_time": end_time}
         if "end_of_stream" in payload:
             page["end_of_stream"] = True
         return page

@@ -51,7 +51,8 @@ def test_paginator_follows_zendesks_recorded_pages(name: str) -> None:
     pages = SEQUENCES[name]
     assert len(pages) >= 3
     paginator = make()
-    request = requests.Request("GET", "https://z3n-example.zendesk.com" + pages[0]["path"], params=dict(pages[0]["query"]))
+    url = "https://z3n-example.zendesk.com" + pages[0]["path"]
+    request = requests.Request("GET", url, params=dict(pages[0]["query"]))
     paginator.init_request(request)
     for page, following in zip(pages, pages[1:]):
         paginator.update_state(_response(page["response"]), page["response"][key])
