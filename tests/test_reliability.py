@@ -72,8 +72,9 @@ def test_rerun_after_crash_in_later_batch_fetches_only_what_was_left(fake: Any, 
         big.reset_counts()
         run_until_drained(pipeline, lambda t: zendesk_support(**args).with_resources(*t), tables)
         rerun_requests = big.request_counts()["/api/v2/incremental/ticket_metric_events"]
-        # The rerun starts at the committed cursor: it re-reads at most the boundary page.
-        assert rerun_requests <= full_pages - done_requests + 1
+        # The rerun starts at the committed cursor: it re-reads at most the boundary page,
+        # and this export ends on an empty page (after the page finishing the last second).
+        assert rerun_requests <= full_pages - done_requests + 3
         ids = [r[0] for r in query(pipeline, "select id from {t:ticket_metric_events}")]
         assert len(ids) == len(set(ids))
         assert set(ids) == {e["id"] for e in big.ground_truth()["ticket_metric_events"]}

@@ -10,17 +10,27 @@ the first time a field is seen, then kept in the source state: renaming a field 
 Zendesk does not fork its column, and two fields with the same title never share one
 (the second gets its id appended). A field created between two runs becomes a new
 column on the next run, with no reset.
+
+Zendesk's own records carry fields that start with `custom_` too (`custom_status_id` on
+tickets, `custom_role_id` on users), so the prefix alone cannot keep the two apart: every
+native column name of the table is reserved (the documented ones and every top-level key
+the API has returned), and a custom field whose name would take one gets its id
+appended instead. Native columns always win: a field that took a name before Zendesk
+started sending a native field of that name is moved to a new column, with a warning.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import date
-from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Tuple
+from typing import AbstractSet, Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Set, Tuple
 
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.schema.typing import TColumnSchema
 
 _naming = NamingConvention()
+
+logger = logging.getLogger(__name__)
 
 COLUMN_PREFIX = "custom_"
 
@@ -90,14 +100,19 @@ class FieldCatalog:
         definitions: Iterable[Mapping[str, Any]],
         columns_state: MutableMapping[str, str],
         column_types: Optional[Mapping[str, str]] = None,
+        native_columns: Iterable[str] = (),
     ) -> None:
         """`column_types`: types the columns already have in the destination; they win
-        over the field's current type, so a type change never re-declares a column."""
+        over the field's current type, so a type change never re-declares a column.
+        `native_columns`: the table's own column names (any spelling; normalized here),
+        which no custom field may take."""
         self.kind = kind
         self.attribute = SOURCE_ATTRIBUTE[kind]
+        self.native: AbstractSet[str] = {_naming.normalize_identifier(name) for name in native_columns}
         # field identity (ticket: id; user/organization: key) -> (column, dlt type)
         self._fields: Dict[str, Tuple[str, Optional[str]]] = {}
-        taken = set(columns_state.values())
+        self._release_native_names(columns_state)
+        taken = set(columns_state.values()) | set(self.native)
         for definition in definitions:
             zendesk_type = str(definition.get("type") or "")
             if kind == "ticket" and zendesk_type not in FIELD_TYPES:
@@ -113,11 +128,27 @@ class FieldCatalog:
             declared = (column_types or {}).get(column) or FIELD_TYPES.get(zendesk_type)
             self._fields[identity] = (column, declared)
 
+    def _release_native_names(self, columns_state: MutableMapping[str, str]) -> None:
+        """Forget stored names that are native columns (Zendesk added the field after we
+        named a custom column so, or an older version named it): the field gets a new
+        name, the native column keeps its values."""
+        for identity, column in list(columns_state.items()):
+            if column in self.native:
+                logger.warning(
+                    "%s custom field %s was loaded as column %s, which is a native %s column;"
+                    " it moves to a new column",
+                    self.kind,
+                    identity,
+                    column,
+                    self.kind,
+                )
+                del columns_state[identity]
+
     def _identity(self, definition: Mapping[str, Any]) -> Optional[str]:
         value = definition.get("id") if self.kind == "ticket" else definition.get("key")
         return None if value is None else str(value)
 
-    def _new_column(self, definition: Mapping[str, Any], identity: str, taken: set) -> str:
+    def _new_column(self, definition: Mapping[str, Any], identity: str, taken: Set[str]) -> str:
         label = definition.get("title") if self.kind == "ticket" else definition.get("key")
         base = _naming.normalize_identifier(f"{COLUMN_PREFIX}{label or identity}")
         column, attempt = base, 1
@@ -140,7 +171,10 @@ class FieldCatalog:
         if found is not None:
             return found
         # A field created after the definitions were read: still its own column, untyped.
-        return _naming.normalize_identifier(f"{COLUMN_PREFIX}{identity}"), None
+        column = _naming.normalize_identifier(f"{COLUMN_PREFIX}{identity}")
+        if column in self.native:
+            column = _naming.normalize_identifier(f"{column}_{identity}")
+        return column, None
 
     def pivot(self, record: Dict[str, Any]) -> Dict[str, Any]:
         """Move the record's custom values into typed top-level columns (in place)."""

@@ -23,7 +23,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 import dlt
 from dlt.extract.resource import DltResource
@@ -31,13 +31,15 @@ from dlt.sources.helpers.rest_client.paginators import BasePaginator
 
 from . import progress
 from .client import ZendeskClient
-from .custom_fields import FieldCatalog
+from .custom_fields import SOURCE_ATTRIBUTE, FieldCatalog
 from .errors import TableUnavailable
 from .paginators import CursorExportPaginator, TimeExportPaginator, list_paginator, list_params
 from .settings import (
     EXPORT_MIN_AGE_SECONDS,
     FIELD_DEFINITIONS,
+    NATIVE_COLUMNS,
     PER_TICKET_AUDITS,
+    SATISFACTION_LOOKBACK_SECONDS,
     TABLES_BY_NAME,
     ChangeDetection,
     Endpoint,
@@ -53,9 +55,16 @@ CUSTOM_FIELD_TABLES = {"ticket": "tickets", "user": "users", "organization": "or
 #: Tickets whose audits are fetched at once in `audits_mode="per_ticket"`.
 PER_TICKET_WORKERS = 4
 
-#: Hard-delete flag on tombstone rows: dlt deletes the stored row and inserts nothing.
-DELETED_FLAG = "_zendesk_deleted"
-TOMBSTONE_HINTS = {DELETED_FLAG: {"name": DELETED_FLAG, "data_type": "bool", "hard_delete": True}}
+#: ticket_metrics: a load replaces the metrics of every ticket it holds a row for, and
+#: inserts only real metric rows (positive ids). A deleted ticket's row is a tombstone
+#: with the negated ticket id: it deletes the ticket's metrics and is never stored, and
+#: needs no column of its own.
+TICKET_METRICS_MERGE = {
+    "disposition": "merge",
+    "strategy": "delete-insert",
+    "destination_scope": "ticket_id IN (SELECT ticket_id FROM {staging_table})",
+    "source_filter": "id > 0",
+}
 
 Row = Dict[str, Any]
 
@@ -192,15 +201,26 @@ class SourceContext:
             self._field_definitions[kind] = rows
         return self._field_definitions[kind]
 
-    def catalog(self, kind: str) -> FieldCatalog:
+    def catalog(self, kind: str, page: Iterable[Row] = ()) -> FieldCatalog:
         """The custom-field catalog of `kind`, with the types its columns already have in
         the destination schema: a field whose type changed in Zendesk keeps its column's
-        type, and values that no longer fit go to a dlt variant column."""
-        columns_state = dlt.current.source_state().setdefault("custom_field_columns", {}).setdefault(kind, {})
+        type, and values that no longer fit go to a dlt variant column.
+
+        Native column names are reserved for good: the documented ones, and every
+        top-level key of `page` (kept in the source state, so a native field Zendesk sent
+        once keeps its name reserved in later runs too)."""
+        state = dlt.current.source_state()
+        columns_state = state.setdefault("custom_field_columns", {}).setdefault(kind, {})
+        seen = state.setdefault("native_columns", {}).setdefault(kind, [])
+        attribute = SOURCE_ATTRIBUTE[kind]
+        new_keys = {key for record in page for key in record if key != attribute} - set(seen) - NATIVE_COLUMNS[kind]
+        seen.extend(sorted(new_keys))
         table = CUSTOM_FIELD_TABLES[kind]
         existing = dlt.current.source_schema().tables.get(table, {}).get("columns", {})
         column_types = {name: c["data_type"] for name, c in existing.items() if c.get("data_type")}
-        return FieldCatalog(kind, self.field_definitions(kind), columns_state, column_types)
+        return FieldCatalog(
+            kind, self.field_definitions(kind), columns_state, column_types, NATIVE_COLUMNS[kind] | set(seen)
+        )
 
 
 def record_skip(table: str, error: TableUnavailable) -> None:
@@ -305,7 +325,7 @@ def time_export_pages(
     # that ended there would read the same page again, forever.
     start = ctx.export_start(max(iso_to_epoch(cursor.start_value), state.get("next_start_time", 0)))
     dedup = BoundaryDedup(lambda row: iso_to_epoch(row[endpoint.export_cursor]))
-    paginator = TimeExportPaginator(start, endpoint.page_size)
+    paginator = TimeExportPaginator(start)
     try:
         for page in _export_pages(ctx, name, endpoint, paginator):
             kept = dedup.filter(page)
@@ -336,53 +356,109 @@ def _unless_unavailable(spec: TableSpec, pages: Iterable[List[Row]]) -> Iterator
         record_skip(spec.name, error)
 
 
+def json_text(value: Any) -> Optional[str]:
+    """A value as its JSON text (`"open"`, `509974`, `true`, `["a","b"]`); NULL stays NULL."""
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_text_items(items: Any, keys: Iterable[str]) -> None:
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, dict):
+            for key in keys:
+                if key in item:
+                    item[key] = json_text(item[key])
+
+
+def with_json_values(spec: TableSpec, rows: List[Row]) -> List[Row]:
+    """Each of `spec.json_values` lists' `value` as its JSON text, in place.
+
+    Why text and not dlt's `json` type: in dlt 1.31 a `json` column holds objects and
+    lists; a scalar in it lands in a variant column (`value__v_bool`), or, sent as text, is
+    written unquoted and refused by DuckDB and Postgres. One text column of JSON text keeps
+    every value, typed as Zendesk sent it, in one place (`value::json` reads it back)."""
+    for row in rows:
+        for path in spec.json_values:
+            node: Any = row
+            for step in path:
+                node = node.get(step) if isinstance(node, dict) else None
+            _json_text_items(node, ("value",))
+    return rows
+
+
+def json_value_hints(paths: Iterable[Tuple[str, ...]], keys: Iterable[str] = ("value",)) -> Dict[Any, Any]:
+    """Nested hints typing the JSON-text columns as text (a value that looks like a number
+    or a date stays the JSON text it is). Dicts on the way are flattened into the nested
+    table's name, so every path prefix is declared too, as dlt requires."""
+    columns = {"columns": {key: {"name": key, "data_type": "text"} for key in keys}}
+    hints: Dict[Any, Any] = {}
+    for path in paths:
+        for depth in range(1, len(path)):
+            hints.setdefault(path[:depth], {})
+        hints[path if len(path) > 1 else path[0]] = columns
+    return hints
+
+
 def replace_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
     """Small tables without change tracking, replaced on every run."""
 
     def read() -> Iterator[List[Row]]:
-        yield from _unless_unavailable(spec, _full_list(ctx, spec))
+        for page in _unless_unavailable(spec, _full_list(ctx, spec)):
+            yield with_json_values(spec, page)
 
     return dlt.resource(
-        read, name=spec.name, primary_key=spec.primary_key, write_disposition="replace", parallelized=True
+        read,
+        name=spec.name,
+        primary_key=spec.primary_key,
+        write_disposition="replace",
+        nested_hints=json_value_hints(spec.json_values),
+        parallelized=True,
     )
 
 
 def _scanned_rows(ctx: SourceContext, spec: TableSpec) -> Iterable[List[Row]]:
     if spec.name == "ticket_fields":
-        return [ctx.field_definitions("ticket")]  # the same request also types custom columns
-    return _full_list(ctx, spec)
+        # the same request also types custom columns; copies, because rows are reshaped
+        return [with_json_values(spec, [dict(row) for row in ctx.field_definitions("ticket")])]
+    return (with_json_values(spec, page) for page in _full_list(ctx, spec))
 
 
 def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
     """Small lists Zendesk cannot filter by time: one full scan (a request or two).
 
-    `deletions="hard"` (default): only rows whose content changed are loaded, and ids that
-    vanished since the last run are deleted through tombstone rows, without a reload.
+    `deletions="hard"` (default): a content hash per row, kept in the resource state, tells
+    whether anything changed or vanished since the last run. Nothing did: nothing is loaded.
+    Something did: the whole list is loaded with dlt's `cdc` merge, an upsert that also
+    deletes the stored rows absent from the load, so vanished rows go without a tombstone
+    column in the table. A list that became empty replaces the table with nothing (cdc
+    deletes nothing when there is no row to load); the next load is a cdc merge again.
     `deletions="soft"`: the full list is loaded with dlt's scd2 merge, which keeps vanished
     rows and closes their validity (`_dlt_valid_to` is set): nothing is lost, history shows.
     """
 
-    def read_changes() -> Iterator[List[Row]]:
+    def read_changes() -> Iterator[Any]:
         state = dlt.current.resource_state()
         previous: Dict[str, str] = state.get("fingerprints", {})
-        current: Dict[str, str] = {}
+        rows: List[Row] = []
         try:
             for page in _scanned_rows(ctx, spec):
-                changed = []
-                for row in page:
-                    key = str(row[spec.primary_key])
-                    current[key] = fingerprint(row)
-                    if previous.get(key) != current[key]:
-                        changed.append(row)
-                if changed:
-                    yield changed
+                rows.extend(page)
         except TableUnavailable as error:
             record_skip(spec.name, error)
             return
-        vanished = [key for key in previous if key not in current]
+        current = {str(row[spec.primary_key]): fingerprint(row) for row in rows}
+        if current == previous:
+            return
+        vanished = len(set(previous) - set(current))
         if vanished:
-            logger.info("%s: %d rows no longer in Zendesk are deleted", spec.name, len(vanished))
-            yield [{spec.primary_key: int(key), DELETED_FLAG: True} for key in vanished]
+            logger.info("%s: %d rows no longer in Zendesk are deleted", spec.name, vanished)
+        if rows:
+            yield rows
+        else:
+            # The destination's preferred format: DuckDB reads an empty jsonl file as one
+            # column named "json" and refuses the load.
+            yield dlt.mark.with_hints([], dlt.mark.make_hints(write_disposition="replace", file_format="preferred"))
         state["fingerprints"] = current
 
     def read_all() -> Iterator[List[Row]]:
@@ -393,27 +469,35 @@ def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
             read_all,
             name=spec.name,
             write_disposition={"disposition": "merge", "strategy": "scd2"},
+            nested_hints=json_value_hints(spec.json_values),
             parallelized=True,
         )
     return dlt.resource(
         read_changes,
         name=spec.name,
         primary_key=spec.primary_key,
-        write_disposition="merge",
-        columns=TOMBSTONE_HINTS,
+        write_disposition={"disposition": "merge", "strategy": "cdc"},
+        nested_hints=json_value_hints(spec.json_values),
         parallelized=True,
     )
 
 
 def satisfaction_ratings(ctx: SourceContext, spec: TableSpec) -> DltResource:
-    """Ratings filtered server-side by start_time, so a run fetches only recent changes."""
+    """Ratings filtered server-side by start_time, re-reading a lookback window.
+
+    `start_time` is sent `SATISFACTION_LOOKBACK_SECONDS` before the `updated_at` cursor,
+    so a rating offered before the cursor and answered after it comes again whichever
+    time Zendesk filters on; the cursor then drops the re-read ratings that did not change
+    (they are older than the cursor) and merge on id makes the rest harmless. The window
+    costs the ratings created in it: a page of 100 for every 100 of them, each run."""
 
     def read(
         updated_at: dlt.sources.incremental[str] = change_stream_cursor(
             spec.cursor, initial_value=epoch_to_iso(ctx.start_epoch), primary_key=()
         ),
     ) -> Iterator[List[Row]]:
-        start = {"start_time": iso_to_epoch(updated_at.start_value)}
+        cursor = iso_to_epoch(updated_at.start_value)
+        start = {"start_time": max(ctx.start_epoch, cursor - SATISFACTION_LOOKBACK_SECONDS)}
         yield from _unless_unavailable(spec, _full_list(ctx, spec, start))
 
     return dlt.resource(read, name=spec.name, primary_key="id", write_disposition="merge", parallelized=True)
@@ -428,7 +512,7 @@ def ticket_resources(ctx: SourceContext) -> List[DltResource]:
     def tickets(page: List[Row]) -> Iterator[Any]:
         if not page:
             return
-        catalog = ctx.catalog("ticket")
+        catalog = ctx.catalog("ticket", page)
         rows = [catalog.pivot({k: v for k, v in ticket.items() if k != "metric_set"}) for ticket in page]
         yield dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=catalog.column_hints()))
 
@@ -436,17 +520,14 @@ def ticket_resources(ctx: SourceContext) -> List[DltResource]:
         data_from=reader,
         name="ticket_metrics",
         primary_key="id",
-        merge_key="ticket_id",
-        write_disposition="merge",
-        columns=TOMBSTONE_HINTS,
+        write_disposition=TICKET_METRICS_MERGE,
     )
     def ticket_metrics(page: List[Row]) -> Iterator[List[Row]]:
         rows: List[Row] = []
         for ticket in page:
             if ticket.get("status") == "deleted":
-                # Zendesk drops a deleted ticket's metrics; delete ours by ticket_id. The
-                # negative id only keeps the tombstone's key unique; it is never stored.
-                rows.append({"id": -int(ticket["id"]), "ticket_id": ticket["id"], DELETED_FLAG: True})
+                # Zendesk drops a deleted ticket's metrics; so do we (TICKET_METRICS_MERGE).
+                rows.append({"id": -int(ticket["id"]), "ticket_id": ticket["id"]})
             elif ticket.get("metric_set"):
                 rows.append(ticket["metric_set"])
         if rows:
@@ -465,40 +546,41 @@ def _comment_rows(event: Row) -> Iterator[Row]:
             yield row
 
 
+#: Ticket event fields an audit names differently; every other field keeps its name.
+AUDIT_FIELDS_FROM_EVENT = ("updater_id", "via", "system", "child_events")
+
+
 def _audit_row(event: Row) -> Row:
-    """A ticket event is one ticket update, i.e. one audit. The export has no audit
-    `via.source` and no `metadata.custom`; `via` keeps the channel name it does carry."""
-    return {
-        "id": event["id"],
-        "ticket_id": event["ticket_id"],
-        "created_at": event.get("created_at") or epoch_to_iso(event["timestamp"]),
-        "author_id": event.get("updater_id"),
-        "via": {"channel": event.get("via")},
-        "metadata": {"system": event.get("system") or {}},
-        "events": _flat_event_values(event.get("child_events") or []),
-    }
-
-
-def _flat_event_values(events: List[Row]) -> List[Row]:
-    """Audit events carry `value` / `previous_value` as a string, a number, a boolean or a
-    list (tags), depending on the field. One text column holds them all: strings as sent,
-    anything else as JSON text, so no variant columns and no child tables per value."""
-    for event in events:
-        for key in ("value", "previous_value"):
-            value = event.get(key)
-            if value is not None and not isinstance(value, str):
-                event[key] = json.dumps(value, ensure_ascii=False)
-    return events
-
-
-AUDIT_EVENT_HINTS = {
-    "events": {
-        "columns": {
-            "value": {"name": "value", "data_type": "text"},
-            "previous_value": {"name": "previous_value", "data_type": "text"},
+    """A ticket event is one ticket update, i.e. one audit. Every field the export gives
+    is kept (`timestamp`, `event_type`, `via_reference_id`, `comment_present`,
+    `comment_public`, ...); the ones an audit has under another name move there:
+    `updater_id` is `author_id`, the channel name in `via` is `via.channel`, `system` is
+    `metadata.system`, and the child events are `events`. The export has no audit
+    `via.source` and no `metadata.custom`."""
+    row = {key: value for key, value in event.items() if key not in AUDIT_FIELDS_FROM_EVENT}
+    row.update(
+        {
+            "created_at": event.get("created_at") or epoch_to_iso(event["timestamp"]),
+            "author_id": event.get("updater_id"),
+            "via": {"channel": event.get("via")},
+            "metadata": {"system": event.get("system") or {}},
+            "events": _audit_events([dict(child) for child in event.get("child_events") or ()]),
         }
-    }
-}
+    )
+    return row
+
+
+#: Audit events carry `value` / `previous_value` as a string, a number, a boolean or a
+#: list (tags), depending on the field: each is loaded as its JSON text in one text column
+#: (`"open"`, `509974`, `true`, `["a","b"]`), with no variant columns and no child table
+#: for list values (see `with_json_values` for why not dlt's json type).
+AUDIT_EVENT_VALUES = ("value", "previous_value")
+AUDIT_EVENT_HINTS = json_value_hints([("events",)], AUDIT_EVENT_VALUES)
+
+
+def _audit_events(events: List[Row]) -> List[Row]:
+    _json_text_items(events, AUDIT_EVENT_VALUES)
+    return events
 
 
 def ticket_event_resources(ctx: SourceContext) -> List[DltResource]:
@@ -577,7 +659,7 @@ def _ticket_audits(ctx: SourceContext, endpoint: Endpoint, ticket_id: int) -> Li
             endpoint, list_paginator(endpoint), list_params(endpoint), path=path, plan_gated=True
         ):
             for audit in audits:
-                audit["events"] = _flat_event_values(audit.get("events") or [])
+                audit["events"] = _audit_events(audit.get("events") or [])
             rows.extend(audits)
     except TableUnavailable as error:
         if error.status_code != 404:
@@ -595,7 +677,7 @@ def user_resources(ctx: SourceContext) -> List[DltResource]:
     def users(page: List[Row]) -> Iterator[Any]:
         if not page:
             return
-        catalog = ctx.catalog("user")
+        catalog = ctx.catalog("user", page)
         rows = [catalog.pivot(dict(user)) for user in page]
         yield dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=catalog.column_hints()))
 
@@ -614,7 +696,7 @@ def organizations(ctx: SourceContext) -> DltResource:
         ),
     ) -> Iterator[Any]:
         for page in time_export_pages(ctx, spec.name, spec.endpoint, cursor):
-            catalog = ctx.catalog("organization")
+            catalog = ctx.catalog("organization", page)
             rows = [catalog.pivot(dict(org)) for org in page]
             yield dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=catalog.column_hints()))
 

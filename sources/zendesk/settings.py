@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Dict, Literal, Mapping, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Literal, Mapping, Optional, Tuple
 
 API_PREFIX = "/api/v2"
 
@@ -20,6 +20,13 @@ LIST_PAGE_SIZE = 100
 
 #: Exports withhold changes from the last minute; asking for a later start_time is an error.
 EXPORT_MIN_AGE_SECONDS = 61
+
+#: How far back each run re-reads satisfaction ratings. Zendesk documents the list's
+#: `start_time` only as "the time of the oldest satisfaction rating": if it filters on
+#: creation, a survey offered before the cursor and answered after it would never be read
+#: again. A rating can change until its ticket is closed, which Zendesk does at most 28
+#: days after the ticket is solved; re-reading 28 days before the cursor covers that.
+SATISFACTION_LOOKBACK_SECONDS = 28 * 86_400
 
 #: Default checkpoint size: after this many export pages, all exports together, the run
 #: commits its state and loads, so a crash never re-reads more than one batch (100 pages:
@@ -89,6 +96,9 @@ class TableSpec:
     reader: Optional[str] = None
     #: Custom-field kind whose definitions type this table's custom columns.
     custom_fields: Optional[Literal["ticket", "user", "organization"]] = None
+    #: Nested lists (paths under the row) whose items' `value` is a string in one item,
+    #: a number, a boolean or a list in another: loaded as one JSON column.
+    json_values: Tuple[Tuple[str, ...], ...] = ()
     description: str = ""
 
 
@@ -225,6 +235,7 @@ TABLES: Tuple[TableSpec, ...] = (
         "merge",
         ChangeDetection.FINGERPRINT,
         cursor="updated_at",
+        json_values=(("actions",),),
     ),
     TableSpec(
         "ticket_fields",
@@ -259,6 +270,7 @@ TABLES: Tuple[TableSpec, ...] = (
         "replace",
         ChangeDetection.REPLACE,
         plan_gated=True,
+        json_values=(("filter", "all"), ("filter", "any")),
     ),
     TableSpec(
         "tags",
@@ -320,3 +332,34 @@ def siblings(table: str, audits_mode: str = "events") -> Tuple[str, ...]:
     if reader is None:
         return (table,)
     return tuple(spec.name for spec in TABLES if reader_of(spec.name, audits_mode) == reader)
+
+
+#: The top-level fields Zendesk documents or was recorded sending on tickets, users and
+#: organizations (tests/fixtures/real holds the recordings; a contract test keeps this
+#: list a superset of them). No custom-field column may take one of these names: some
+#: start with `custom_` themselves. Fields Zendesk adds later are reserved as they arrive.
+NATIVE_COLUMNS: Dict[str, FrozenSet[str]] = {
+    "ticket": frozenset({
+        "url", "id", "external_id", "via", "created_at", "updated_at", "type", "subject",
+        "raw_subject", "description", "priority", "status", "custom_status_id",
+        "custom_status_updated_at", "recipient", "requester_id", "submitter_id", "assignee_id",
+        "organization_id", "group_id", "collaborator_ids", "follower_ids", "email_cc_ids",
+        "forum_topic_id", "problem_id", "has_incidents", "is_public", "due_at", "tags",
+        "satisfaction_rating", "sharing_agreement_ids", "followup_ids", "ticket_form_id",
+        "brand_id", "allow_channelback", "allow_attachments", "from_messaging_channel",
+        "generated_timestamp", "encoded_id",
+    }),
+    "user": frozenset({
+        "id", "url", "name", "email", "created_at", "updated_at", "time_zone", "iana_time_zone",
+        "phone", "shared_phone_number", "photo", "locale_id", "locale", "organization_id", "role",
+        "verified", "external_id", "tags", "alias", "active", "shared", "shared_agent",
+        "last_login_at", "two_factor_auth_enabled", "signature", "details", "notes", "role_type",
+        "custom_role_id", "moderator", "ticket_restriction", "only_private_comments",
+        "restricted_agent", "suspended", "default_group_id", "report_csv", "chat_only",
+        "permanently_deleted",
+    }),
+    "organization": frozenset({
+        "url", "id", "name", "shared_tickets", "shared_comments", "external_id", "created_at",
+        "updated_at", "deleted_at", "domain_names", "details", "notes", "group_id", "tags",
+    }),
+}

@@ -543,6 +543,7 @@ class Account:
             "restricted_agent": role == "agent" and rng.random() < 0.2,
             "moderator": role != "end-user",
             "only_private_comments": False,
+            "report_csv": role != "end-user",
             "ticket_restriction": None if role == "admin" else ("assigned" if role == "agent" else "requested"),
             "two_factor_auth_enabled": role != "end-user" and rng.random() < 0.5,
             "locale": rng.pick(LOCALES),

@@ -355,6 +355,8 @@ class FakeZendesk:
         self.error_rate: float = 0.0
         self.drop_rate: float = 0.0
         self.malformed_json_paths: Tuple[str, ...] = ()
+        self.export_page_rows: Optional[int] = None
+        self.satisfaction_time_field: str = "updated_at"
 
         self._fault_rng = random.Random(f"fake-zendesk-faults:{seed}")
         self._fault_lock = threading.Lock()
@@ -474,6 +476,10 @@ class FakeZendesk:
         retry_after_format: "int" ("3") or "multi" ("3, 2").
         error_rate / drop_rate: fractions of API requests answered 500/503 / cut mid-body.
         malformed_json_paths: endpoint templates whose 200 answers are truncated JSON.
+        export_page_rows: at most this many rows on an export page, whatever `per_page`
+            asks (Zendesk promises no full pages); None = `per_page` rows.
+        satisfaction_time_field: what `/satisfaction_ratings?start_time=` filters on,
+            "updated_at" or "created_at" (Zendesk's documentation does not say).
         oauth_access_token_ttl: seconds for tokens issued from now on; None = no expiry.
         oauth_redirect_urls: the OAuth client's registered Redirect URLs (the consent page
             refuses any other redirect_uri, and a missing one, as Zendesk does).
@@ -509,6 +515,14 @@ class FakeZendesk:
                 setattr(self, name, float(value))
             elif name == "malformed_json_paths":
                 self.malformed_json_paths = tuple(endpoint_template(p) for p in value)
+            elif name == "satisfaction_time_field":
+                if value not in ("updated_at", "created_at"):
+                    raise ValueError("satisfaction_time_field must be 'updated_at' or 'created_at'")
+                self.satisfaction_time_field = value
+            elif name == "export_page_rows":
+                if value is not None and (not isinstance(value, int) or value < 1):
+                    raise ValueError("export_page_rows must be None or a positive int")
+                self.export_page_rows = value
             elif name == "oauth_access_token_ttl":
                 if value is not None and not value > 0:
                     raise ValueError("oauth_access_token_ttl must be None or > 0")
@@ -834,7 +848,7 @@ class FakeZendesk:
 
     def _cursor_export(self, req: Request, key: str, index: ExportIndex, serialize: Callable[[Row], Row],
                        skip: Optional[Callable[[Row], bool]] = None) -> Reply:
-        per_page = _int_param(req, "per_page", EXPORT_MAX_PAGE, EXPORT_MAX_PAGE, "InvalidValue")
+        per_page = self._export_page(req)
         cursor = req.query.get("cursor")
         if cursor:
             position = decode_export_cursor(cursor)
@@ -861,6 +875,11 @@ class FakeZendesk:
             "end_of_stream": i >= end,
         })
 
+    def _export_page(self, req: Request) -> int:
+        """Rows on this export page: `per_page`, or fewer with `export_page_rows`."""
+        per_page = _int_param(req, "per_page", EXPORT_MAX_PAGE, EXPORT_MAX_PAGE, "InvalidValue")
+        return min(per_page, self.export_page_rows or per_page)
+
     def _tickets_cursor_export(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
         def deleted(ticket: Row) -> bool:
             return bool(ticket["status"] == "deleted")
@@ -875,7 +894,7 @@ class FakeZendesk:
                      with_end_of_stream: bool = True) -> Reply:
         """Time-based export: the page is widened to finish its last second, and `next_page`
         restarts at that second, so rows of the boundary second come again (Zendesk does this)."""
-        per_page = _int_param(req, "per_page", EXPORT_MAX_PAGE, EXPORT_MAX_PAGE, "InvalidValue")
+        per_page = self._export_page(req)
         start = self._start_time(req)
         first = index.first_from(start)
         visible = index.visible_end(self._cutoff())
@@ -1025,14 +1044,16 @@ class FakeZendesk:
         return self._list(req, "organization_fields", self._view("organization_fields", "position,id", lambda: self.account.organization_fields, lambda f: (f["position"], f["id"])))
 
     def _satisfaction_ratings(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        """`start_time` / `end_time` (epoch) filter on updated_at: start <= updated_at < end."""
+        """`start_time` / `end_time` (epoch) filter on updated_at (or on created_at, with
+        `satisfaction_time_field`): start <= time < end."""
         view = self._view("satisfaction_ratings", "id", lambda: self.account.satisfaction_ratings, lambda r: (r["id"],))
         start, end = _epoch_param(req, "start_time"), _epoch_param(req, "end_time")
         if start is not None or end is not None:
             low = iso(start) if start is not None else ""
             high = iso(end) if end is not None else "9999"
+            field = self.satisfaction_time_field
             # ISO strings of one format order like the instants they name.
-            view = _filtered(view, lambda r: low <= r["updated_at"] < high)
+            view = _filtered(view, lambda r: low <= r[field] < high)
         return self._list(req, "satisfaction_ratings", view)
 
     def _tags(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:

@@ -161,3 +161,36 @@ def test_switches_are_plain_attributes_too(own_fake: FakeZendesk) -> None:
     own_fake.rate_limit_per_minute = 1
     session.get(own_fake.base_url + "/api/v2/tags")
     assert session.get(own_fake.base_url + "/api/v2/tags").status_code == 429
+
+
+def test_export_page_rows_serves_short_pages(own_fake: FakeZendesk) -> None:
+    session = api_session(own_fake)
+    url = own_fake.base_url + "/api/v2/incremental/ticket_metric_events"
+    full = session.get(url, params={"start_time": 0}).json()
+    own_fake.configure(export_page_rows=10)
+    short = session.get(url, params={"start_time": 0}).json()
+    assert len(full["ticket_metric_events"]) > 10
+    assert 10 <= short["count"] < len(full["ticket_metric_events"])  # widened to finish its last second
+    assert "end_of_stream" not in short
+    users = session.get(own_fake.base_url + "/api/v2/incremental/users/cursor", params={"start_time": 0}).json()
+    assert len(users["users"]) == 10 and users["end_of_stream"] is False
+    with pytest.raises(ValueError):
+        own_fake.configure(export_page_rows=0)
+
+
+def test_satisfaction_time_field_chooses_what_start_time_filters_on(own_fake: FakeZendesk) -> None:
+    session = api_session(own_fake)
+    url = own_fake.base_url + "/api/v2/satisfaction_ratings"
+    rating = own_fake.account.satisfaction_ratings[0]
+    rating.update({"created_at": "2020-01-01T00:00:00Z", "updated_at": "2030-01-01T00:00:00Z"})
+    own_fake.refresh()
+    after_creation = {"page[size]": 100, "start_time": 1_600_000_000}
+
+    def ids() -> set:
+        return {r["id"] for r in session.get(url, params=after_creation).json()["satisfaction_ratings"]}
+
+    assert rating["id"] in ids()
+    own_fake.configure(satisfaction_time_field="created_at")
+    assert rating["id"] not in ids()
+    with pytest.raises(ValueError):
+        own_fake.configure(satisfaction_time_field="solved_at")

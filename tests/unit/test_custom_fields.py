@@ -316,3 +316,26 @@ def test_column_types_in_duckdb(tmp_path: Any) -> None:
             " custom_linked_order from cf.tickets where id = 1"
         )
     assert values == [(True, 745, 12.5, "2024-03-01", 123)]
+
+
+def test_custom_columns_never_take_a_native_name() -> None:
+    """A field titled "Status ID" would be `custom_status_id`, a native ticket column."""
+    fields = [{"id": 5, "type": "integer", "title": "Status ID"}, {"id": 6, "type": "text", "title": "Status"}]
+    catalog = FieldCatalog("ticket", fields, {}, native_columns={"custom_status_id", "status"})
+    ticket = {"id": 28, "custom_status_id": 6130830355738, "custom_fields": [{"id": 5, "value": "5"}]}
+    assert catalog.pivot(ticket) == {"id": 28, "custom_status_id": 6130830355738, "custom_status_id_5": 5}
+
+
+def test_a_stored_native_name_is_given_back_to_the_native_column() -> None:
+    """State left by a version that let a user field keyed `role_id` take `custom_role_id`."""
+    state = {"role_id": "custom_role_id"}
+    fields = [{"id": 11, "type": "integer", "key": "role_id"}]
+    catalog = FieldCatalog("user", fields, state, native_columns={"custom_role_id"})
+    user = {"id": 1, "custom_role_id": 6130869137434, "user_fields": {"role_id": 77}}
+    assert catalog.pivot(user) == {"id": 1, "custom_role_id": 6130869137434, "custom_role_id_role_id": 77}
+    assert state == {"role_id": "custom_role_id_role_id"}
+
+
+def test_an_undefined_field_never_takes_a_native_name() -> None:
+    catalog = FieldCatalog("user", [], {}, native_columns={"custom_role_id"})
+    assert catalog.column_for("role_id") == ("custom_role_id_role_id", None)

@@ -127,7 +127,7 @@ def test_time_export_next_start_time_is_end_time(
             {"json": {"organizations": [{"id": 3}], "count": 1, "end_time": 400, "end_of_stream": True}},
         ],
     )
-    paginator = TimeExportPaginator(100, 1000)
+    paginator = TimeExportPaginator(100)
     pages = walk(make_client(), ORGS, paginator, export_params(ORGS))
     assert pages == [[{"id": 1}], [{"id": 2}], [{"id": 3}]]
     starts = [query(r)["start_time"] for r in zendesk_http.request_history]
@@ -151,15 +151,15 @@ def test_time_export_stuck_second_moves_one_second_on(
             {"json": {"organizations": [{"id": 2}], "count": 1, "end_time": 150, "end_of_stream": True}},
         ],
     )
-    walk(make_client(), ORGS, TimeExportPaginator(100, 1000), export_params(ORGS))
+    walk(make_client(), ORGS, TimeExportPaginator(100), export_params(ORGS))
     starts = [query(r)["start_time"] for r in zendesk_http.request_history]
     assert starts == [["100"], ["101"]]
 
 
-def test_time_export_without_end_of_stream_stops_on_short_page(
+def test_time_export_without_end_of_stream_ends_only_on_an_empty_page(
     make_client: Callable[..., ZendeskClient], zendesk_http: requests_mock.Adapter
 ) -> None:
-    # /incremental/ticket_metric_events sends no end_of_stream.
+    # /incremental/ticket_metric_events sends no end_of_stream, and short pages are no end.
     zendesk_http.register_uri(
         "GET",
         f"{API}/incremental/ticket_metric_events",
@@ -167,13 +167,15 @@ def test_time_export_without_end_of_stream_stops_on_short_page(
             {"json": {"ticket_metric_events": [{"id": 1}, {"id": 2}], "count": 2, "end_time": 110}},
             {"json": {"ticket_metric_events": [{"id": 3}, {"id": 4}], "end_time": 120}},  # no count: rows
             {"json": {"ticket_metric_events": [{"id": 5}], "count": 1, "end_time": 130}},
+            {"json": {"ticket_metric_events": [], "count": 0, "end_time": 130}},
             {"json": {"ticket_metric_events": [{"id": 6}], "count": 1, "end_time": 140}},
         ],
     )
-    paginator = TimeExportPaginator(100, page_size=2)
+    paginator = TimeExportPaginator(100)
     pages = walk(make_client(), METRIC_EVENTS, paginator, export_params(METRIC_EVENTS))
-    assert [len(p) for p in pages] == [2, 2, 1]
-    assert zendesk_http.call_count == 3
+    assert [len(p) for p in pages] == [2, 2, 1, 0]
+    assert zendesk_http.call_count == 4
+    assert [query(r)["start_time"] for r in zendesk_http.request_history] == [["100"], ["110"], ["120"], ["130"]]
     assert paginator.end_of_stream is True
 
 
@@ -189,7 +191,7 @@ def test_time_export_end_of_stream_wins_over_full_page(
             {"json": {"organizations": [{"id": 4}], "count": 1, "end_time": 400, "end_of_stream": True}},
         ],
     )
-    walk(make_client(), ORGS, TimeExportPaginator(100, page_size=2), {})
+    walk(make_client(), ORGS, TimeExportPaginator(100), {})
     assert zendesk_http.call_count == 2
 
 
@@ -204,7 +206,7 @@ def test_time_export_without_end_time_stops(
             {"json": {"organizations": [{"id": 2}], "count": 1, "end_time": 5, "end_of_stream": True}},
         ],
     )
-    walk(make_client(), ORGS, TimeExportPaginator(100, 1000), {})
+    walk(make_client(), ORGS, TimeExportPaginator(100), {})
     assert zendesk_http.call_count == 1
 
 

@@ -41,7 +41,7 @@ def messages(caplog: pytest.LogCaptureFixture) -> List[str]:
 
 
 def time_paginator(next_start: int, more: bool = True) -> TimeExportPaginator:
-    paginator = TimeExportPaginator(0, 1000)
+    paginator = TimeExportPaginator(0)
     paginator.start_time = next_start
     paginator._has_next_page = more
     return paginator

@@ -1,0 +1,138 @@
+"""Serve the recorded Zendesk payloads of `tests/fixtures/real` over real HTTP.
+
+Each endpoint the source calls answers with its recorded page. Exports honour their
+paging parameters the way Zendesk does, so the source's paginators run unchanged: a
+cursor export answers the recorded page to a `start_time` request and an empty final page
+to its own `after_cursor`; a time-based export answers the recorded rows at or after
+`start_time`, with `end_time` the last row's second.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import parse_qs, urlsplit
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "real"
+
+#: Endpoint path (under /api/v2) -> fixture file (without .json).
+ENDPOINT_FIXTURES: Dict[str, str] = {
+    "/incremental/tickets/cursor": "incremental_tickets_cursor",
+    "/incremental/users/cursor": "incremental_users_cursor",
+    "/incremental/organizations": "incremental_organizations",
+    "/incremental/ticket_events": "incremental_ticket_events",
+    "/incremental/ticket_metric_events": "incremental_ticket_metric_events",
+    "/groups": "groups",
+    "/group_memberships": "group_memberships",
+    "/macros": "macros",
+    "/ticket_fields": "ticket_fields",
+    "/user_fields": "user_fields",
+    "/organization_fields": "organization_fields",
+    "/ticket_forms": "ticket_forms",
+    "/satisfaction_ratings": "satisfaction_ratings",
+    "/slas/policies": "sla_policies",
+    "/tags": "tags",
+    "/channels/voice/phone_numbers": "phone_numbers",
+}
+
+#: Time-based exports: (data key, the row field that orders the export).
+TIME_EXPORTS: Dict[str, Tuple[str, str]] = {
+    "/incremental/organizations": ("organizations", "updated_at"),
+    "/incremental/ticket_events": ("ticket_events", "timestamp"),
+    "/incremental/ticket_metric_events": ("ticket_metric_events", "time"),
+}
+
+CURSOR_EXPORTS: Dict[str, str] = {"/incremental/tickets/cursor": "tickets", "/incremental/users/cursor": "users"}
+
+
+def load(name: str) -> Dict[str, Any]:
+    """One recorded payload, parsed fresh (callers may change it)."""
+    payload: Dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    return payload
+
+
+def epoch(value: Any) -> int:
+    if isinstance(value, int):
+        return value
+    return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
+
+
+class FixtureZendesk:
+    """A loopback server answering every endpoint of the source from the fixtures.
+
+    `payloads` (endpoint path -> payload) replaces a fixture for one test; `requests`
+    lists every path and query received."""
+
+    def __init__(self, payloads: Optional[Dict[str, Dict[str, Any]]] = None) -> None:
+        self.payloads = {path: load(name) for path, name in ENDPOINT_FIXTURES.items()}
+        self.payloads.update(payloads or {})
+        self.requests: List[Tuple[str, Dict[str, List[str]]]] = []
+        self._server: Optional[ThreadingHTTPServer] = None
+
+    def answer(self, path: str, query: Dict[str, List[str]]) -> Tuple[int, Any]:
+        route = path.removeprefix("/api/v2").removesuffix(".json")
+        self.requests.append((route, query))
+        payload = self.payloads.get(route)
+        if payload is None:
+            return 404, {"error": "InvalidEndpoint", "description": "Not found"}
+        if route in CURSOR_EXPORTS:
+            return 200, self._cursor_page(route, payload, query)
+        if route in TIME_EXPORTS:
+            return 200, self._time_page(route, payload, query)
+        return 200, payload
+
+    @staticmethod
+    def _cursor_page(route: str, payload: Dict[str, Any], query: Dict[str, List[str]]) -> Dict[str, Any]:
+        if query.get("cursor") == [payload["after_cursor"]]:
+            cursor = payload["after_cursor"]
+            return {**payload, CURSOR_EXPORTS[route]: [], "before_cursor": cursor, "end_of_stream": True}
+        return payload
+
+    @staticmethod
+    def _time_page(route: str, payload: Dict[str, Any], query: Dict[str, List[str]]) -> Dict[str, Any]:
+        key, field = TIME_EXPORTS[route]
+        start = int(query.get("start_time", ["0"])[0])
+        rows = [row for row in payload[key] if epoch(row[field]) >= start]
+        end_time = max((epoch(row[field]) for row in rows), default=start)
+        page = {**payload, key: rows, "count": len(rows), "end_time": end_time}
+        if "end_of_stream" in payload:
+            page["end_of_stream"] = True
+        return page
+
+    def start(self) -> "FixtureZendesk":
+        fixture = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - stdlib name
+                parts = urlsplit(self.path)
+                status, body = fixture.answer(parts.path, parse_qs(parts.query))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+                """Quiet."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "start() first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+
