@@ -160,3 +160,32 @@ def test_accounts_list_is_read_from_env_json_without_secrets(fakes: Dict[str, Fa
 def test_bad_accounts_lists_are_refused_with_what_to_fix(entries: Any, message: str) -> None:
     with pytest.raises(ZendeskConfigError, match=message):
         load_accounts(entries if entries is not None else [])
+
+
+def test_authorize_one_account_then_sync_it_with_its_own_token_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """Two accounts on one OAuth client: each sign-in lands in the account's own store, and
+    the second never meets (or refuses) the first one's tokens."""
+    from zendesk.accounts import authorize_account
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with running_accounts() as running:
+        for key, value in accounts_env(running).items():
+            if "OAUTH_TOKEN" not in key:
+                monkeypatch.setenv(key, value)
+        for name in ("acme", "globex"):
+            fake = running[name]
+            monkeypatch.setenv(f"SOURCES__ZENDESK_{name.upper()}__CREDENTIALS__CLIENT_ID", fake.oauth_client_id)
+            monkeypatch.setenv(f"SOURCES__ZENDESK_{name.upper()}__CREDENTIALS__CLIENT_SECRET", fake.oauth_client_secret)
+            user = authorize_account(
+                name, input_fn=lambda _prompt, fake=fake: fake.issue_authorization_code(), print_fn=lambda *_a: None
+            )
+            assert user["role"] == "admin"
+            assert (tmp_path / "home" / ".dlt" / f"zendesk_tokens_{name}.json").is_file()
+        destination = dlt.destinations.duckdb(str(tmp_path / "warehouse.duckdb"))
+        results = sync_accounts(["acme", "globex"], destination=destination, pipelines_dir=str(tmp_path / "p"), tables=["groups"])
+        assert set(results) == {"acme", "globex"}
+        for name in ("acme", "globex"):
+            reader = dataset_reader(name, destination, str(tmp_path / "p"))
+            assert_matches_truth(reader, running[name].ground_truth(), ["groups"])

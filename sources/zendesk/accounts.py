@@ -293,6 +293,42 @@ def sync_accounts(names: Optional[Iterable[str]] = None, **kwargs: Any) -> Dict[
     return results
 
 
+def check_account(account: Any) -> Any:
+    """`check` for one account: its settings and credentials, one request per endpoint."""
+    from .check import check_connection
+
+    if not isinstance(account, ZendeskAccount):
+        account = get_account(str(account))
+    return check_connection(
+        subdomain=account.subdomain, credentials=resolve_account_credentials(account), **account.settings
+    )
+
+
+def authorize_account(account: Any, redirect_uri: Optional[str] = None, **kwargs: Any) -> Dict[str, Any]:
+    """`authorize` for one account: its OAuth client from its credentials section, its own
+    token store (so signing in a second account never meets the first one's tokens).
+
+    `kwargs` go to `zendesk.oauth.authorize_interactive` (tests pass `input_fn`/`print_fn`).
+    """
+    from .oauth import authorize_interactive
+
+    if not isinstance(account, ZendeskAccount):
+        account = get_account(str(account))
+    client = ZendeskOAuthRefreshCredentials()
+    client.token_store_path = account_store_location(DEFAULT_TOKEN_STORE_PATH, account.name)
+    resolve_configuration(client, sections=_sections(account.credentials_section)[:-1], accept_partial=True)
+    return authorize_interactive(
+        account.subdomain,
+        client.client_id,
+        client.client_secret,
+        account_store_location(client.token_store_path, account.name),
+        base_url=account.settings.get("base_url"),
+        redirect_uri=redirect_uri,
+        expires_in=client.access_token_expires_in,
+        **kwargs,
+    )
+
+
 class ZendeskAccountsFailed(Exception):
     """Some accounts of a multi-account sync failed; the others completed."""
 
