@@ -7,9 +7,13 @@ import json
 from typing import Any, Dict, Iterator, List, Tuple
 
 import dlt
+import duckdb
 
 from tests.conftest import FAST_LIMITS
 from tests.fake_zendesk import FakeZendesk
+from zendesk import TABLE_NAMES
+
+SHARED_DATASET = "zendesk_all"
 
 #: Three accounts of different sizes and seeds: their ticket, user and group ids overlap.
 ACCOUNTS: Tuple[Tuple[str, int, int], ...] = (("acme", 11, 60), ("globex", 12, 40), ("initech", 13, 50))
@@ -47,4 +51,22 @@ def dataset_reader(name: str, destination: Any, pipelines_dir: str) -> dlt.Pipel
         pipelines_dir=pipelines_dir,
         destination=destination,
         dataset_name=f"zendesk_{name}_data",
+    )
+
+
+def shared_dataset_reader(name: str, path: str, pipelines_dir: str) -> dlt.Pipeline:
+    """A pipeline reading account `name`'s rows of the shared dataset in DuckDB file `path`,
+    through per-account views (so each account is compared with its own truth)."""
+    with duckdb.connect(path) as db:
+        db.execute(f"create schema if not exists view_{name}")
+        for table in TABLE_NAMES:
+            db.execute(
+                f"create or replace view view_{name}.{table} as"
+                f" select * from {SHARED_DATASET}.{table} where subdomain = '{name}'"
+            )
+    return dlt.pipeline(
+        pipeline_name=f"view_reader_{name}",
+        pipelines_dir=pipelines_dir,
+        destination=dlt.destinations.duckdb(path),
+        dataset_name=f"view_{name}",
     )

@@ -10,7 +10,13 @@ import dlt
 import pytest
 
 from tests.fake_zendesk import FakeZendesk
-from tests.many_accounts import accounts_env, dataset_reader, running_accounts
+from tests.many_accounts import (
+    SHARED_DATASET,
+    accounts_env,
+    dataset_reader,
+    running_accounts,
+    shared_dataset_reader,
+)
 from tests.test_end_to_end import assert_matches_truth
 from zendesk.accounts import (
     ZendeskAccount,
@@ -189,3 +195,58 @@ def test_authorize_one_account_then_sync_it_with_its_own_token_store(
         for name in ("acme", "globex"):
             reader = dataset_reader(name, destination, str(tmp_path / "p"))
             assert_matches_truth(reader, running[name].ground_truth(), ["groups"])
+
+
+def test_shared_dataset_holds_all_accounts_side_by_side_each_exact(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    with running_accounts() as fakes:
+        for key, value in accounts_env(fakes, dataset=SHARED_DATASET).items():
+            monkeypatch.setenv(key, value)
+        assert all(account.shared for account in load_accounts())
+        path = str(tmp_path / "warehouse.duckdb")
+        destination = dlt.destinations.duckdb(path)
+        pipelines_dir = str(tmp_path / "pipelines")
+
+        def check() -> None:
+            for name, fake in fakes.items():
+                assert_matches_truth(shared_dataset_reader(name, path, str(tmp_path / "r")), fake.ground_truth())
+
+        sync_accounts(destination=destination, pipelines_dir=pipelines_dir)
+        check()
+        for seed, fake in enumerate(fakes.values(), start=90):
+            assert fake.mutate(seed=seed, fraction=0.1)["group_memberships_removed"]
+        sync_accounts(destination=destination, pipelines_dir=pipelines_dir)
+        check()
+        schema = dlt.attach("zendesk_acme", pipelines_dir=pipelines_dir).default_schema
+        assert [c for c, h in schema.get_table_columns("tickets").items() if h.get("primary_key")] == ["subdomain", "id"]
+        with pytest.raises(ZendeskConfigError, match="full refresh would drop their rows"):
+            sync_account("acme", destination=destination, pipelines_dir=pipelines_dir, full_refresh=True)
+
+
+def test_shared_dataset_soft_deletions_retire_only_the_accounts_own_rows(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    with running_accounts() as fakes:
+        for key, value in accounts_env(fakes, dataset=SHARED_DATASET, deletions="soft").items():
+            monkeypatch.setenv(key, value)
+        path = str(tmp_path / "warehouse.duckdb")
+        destination = dlt.destinations.duckdb(path)
+        pipelines_dir = str(tmp_path / "pipelines")
+        sync_accounts(destination=destination, pipelines_dir=pipelines_dir, tables=["group_memberships"])
+        removed = fakes["acme"].mutate(seed=5, fraction=0.05)["group_memberships_removed"]
+        assert removed
+        sync_accounts(destination=destination, pipelines_dir=pipelines_dir, tables=["group_memberships"])
+        import duckdb
+
+        with duckdb.connect(path) as db:
+            for name, fake in fakes.items():
+                active = db.execute(
+                    "select id from zendesk_all.group_memberships where subdomain = ? and _dlt_valid_to is null",
+                    [name],
+                ).fetchall()
+                assert sorted(r[0] for r in active) == sorted(m["id"] for m in fake.ground_truth()["group_memberships"])
+            retired = db.execute(
+                "select subdomain, id from zendesk_all.group_memberships where _dlt_valid_to is not null"
+            ).fetchall()
+        assert sorted(retired) == sorted(("acme", i) for i in removed)

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import dlt
 import pytest
 
-from tests.many_accounts import accounts_env, dataset_reader, running_accounts
+from tests.many_accounts import SHARED_DATASET, accounts_env, dataset_reader, running_accounts, shared_dataset_reader
 from tests.test_end_to_end import assert_matches_truth
 
 pytestmark = [
@@ -104,22 +104,30 @@ def _sync_states(run: Any) -> dict:
     return {ti.rendered_map_index: ti.state for ti in run.get_task_instances() if ti.task_id == "sync"}
 
 
+@pytest.mark.parametrize("shared", [False, True], ids=["dataset-per-account", "shared-dataset"])
 def test_dag_syncs_every_account_to_its_own_truth_and_again_after_changes(
-    airflow_home: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+    airflow_home: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, shared: bool
 ) -> None:
     warehouse = tmp_path / "warehouse"
     warehouse.mkdir()
     monkeypatch.setenv("DLT_LOCAL_DIR", str(warehouse))  # each account's DuckDB file lands here
     monkeypatch.setenv("DLT_PROJECT_DIR", REPO_ROOT)
+    if shared:  # one DuckDB file, one dataset, every account in it
+        monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(warehouse / "all.duckdb"))
+    readers = str(tmp_path / "readers")
     with running_accounts() as fakes:
-        for key, value in accounts_env(fakes).items():
+        for key, value in accounts_env(fakes, **({"dataset": SHARED_DATASET} if shared else {})).items():
             monkeypatch.setenv(key, value)
         dag = _load_dag()
 
         def check() -> None:
             for name, fake in fakes.items():
-                destination = dlt.destinations.duckdb(str(warehouse / f"zendesk_{name}.duckdb"))
-                assert_matches_truth(dataset_reader(name, destination, str(tmp_path / "readers")), fake.ground_truth())
+                if shared:
+                    reader = shared_dataset_reader(name, str(warehouse / "all.duckdb"), readers)
+                else:
+                    destination = dlt.destinations.duckdb(str(warehouse / f"zendesk_{name}.duckdb"))
+                    reader = dataset_reader(name, destination, readers)
+                assert_matches_truth(reader, fake.ground_truth())
 
         first = dag.test()
         assert first.state == "success"

@@ -12,6 +12,9 @@ across processes. Each account listed in `sources.zendesk.accounts` gets its own
   a Postgres store gets the account's name as its key);
 - rate budget: the client paces per account host, and any rate setting may be given per account.
 
+Accounts that name the same dataset share it (`share_dataset`): a `subdomain` column and
+(`subdomain`, key) keys on every table, so one query covers all accounts.
+
 The list itself holds no secret, so a scheduler can read it without touching credentials:
 
     [[sources.zendesk.accounts]]            # .dlt/config.toml
@@ -33,7 +36,7 @@ import inspect
 import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import dlt
@@ -41,14 +44,16 @@ from dlt.common.configuration import resolve_configuration
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.configuration.specs import CredentialsConfiguration
 
-from . import select_tables, zendesk_support
+from . import TABLE_NAMES, select_tables, zendesk_support
 from .credentials import (
     ZendeskApiTokenCredentials,
     ZendeskOAuthClientCredentials,
     ZendeskOAuthRefreshCredentials,
     ZendeskOAuthTokenCredentials,
 )
+from .config import normalize_subdomain
 from .errors import ZendeskConfigError
+from .settings import TABLES_BY_NAME
 from .sync import SyncResult, run_until_drained
 from .token_store import DEFAULT_TOKEN_STORE_PATH, account_store_location
 
@@ -67,6 +72,9 @@ ACCOUNT_KEYS = ("name", "subdomain", "dataset", "destination", "credentials_sect
 SOURCE_SETTINGS = tuple(
     p for p in inspect.signature(zendesk_support).parameters if p not in ("subdomain", "credentials")
 )
+
+SUBDOMAIN_COLUMN = "subdomain"
+"""In a dataset shared by several accounts: the account each row belongs to."""
 
 #: Tried in this order, as dlt tries the members of `ZendeskCredentials`.
 CREDENTIAL_SPECS = (
@@ -90,6 +98,8 @@ class ZendeskAccount:
         credentials_section: The config section holding the account's credential fields
             (it ends in `.credentials`, where dlt reads credentials).
         settings: Other `zendesk_support` settings for this account only.
+        shared: The dataset is shared with other listed accounts: every table gets a
+            `subdomain` column and keys (`subdomain`, id) (see `share_dataset`).
     """
 
     name: str
@@ -98,6 +108,7 @@ class ZendeskAccount:
     destination: Optional[str] = None
     credentials_section: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)
+    shared: bool = False
 
     @property
     def pipeline_name(self) -> str:
@@ -162,7 +173,8 @@ def load_accounts(entries: Optional[Any] = None) -> List[ZendeskAccount]:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ZendeskConfigError(f"Account name(s) listed twice in {ACCOUNTS_KEY}: {', '.join(twice)}.")
-    return accounts
+    targets = [(a.destination, a.dataset) for a in accounts]
+    return [replace(a, shared=targets.count((a.destination, a.dataset)) > 1) for a in accounts]
 
 
 def account_names() -> List[str]:
@@ -222,6 +234,51 @@ def account_pipeline(
     )
 
 
+def share_dataset(source: Any, subdomain: str) -> Any:
+    """Make `source`'s tables hold several accounts side by side in one dataset.
+
+    Ids are per account (ticket 1 exists in every account), so a shared table keyed on `id`
+    would keep only the account loaded last. Every row gets a `subdomain` column and every
+    key (primary and merge) becomes (`subdomain`, key); the tables replaced on each run become merges that
+    replace only this account's rows (`merge_key = subdomain`), and soft-deleting (scd2)
+    tables retire only this account's vanished rows. Applied from outside as hints, so the
+    single-account source is unchanged.
+    """
+    for name in TABLE_NAMES:
+        if name not in source.resources:
+            continue
+        resource = source.resources[name]
+        spec = TABLES_BY_NAME[name]
+        resource.add_map(_stamp(subdomain))
+        columns = {SUBDOMAIN_COLUMN: {"name": SUBDOMAIN_COLUMN, "data_type": "text", "nullable": False}}
+        disposition = resource.write_disposition
+        strategy = disposition.get("strategy") if isinstance(disposition, dict) else None
+        if strategy == "scd2":
+            resource.apply_hints(columns=columns, merge_key=SUBDOMAIN_COLUMN)
+        elif disposition == "replace":
+            resource.apply_hints(
+                columns=columns,
+                write_disposition="merge",
+                primary_key=[SUBDOMAIN_COLUMN, spec.primary_key],
+                merge_key=SUBDOMAIN_COLUMN,
+            )
+        else:
+            declared = resource.compute_table_schema()["columns"]
+            merge_keys = [column for column, hints in declared.items() if hints.get("merge_key")]
+            resource.apply_hints(columns=columns, primary_key=[SUBDOMAIN_COLUMN, spec.primary_key])
+            if merge_keys:  # e.g. ticket_metrics by ticket_id: scope it to this account too
+                resource.apply_hints(merge_key=[SUBDOMAIN_COLUMN, *merge_keys])
+    return source
+
+
+def _stamp(subdomain: str) -> Any:
+    def stamp(row: Dict[str, Any]) -> Dict[str, Any]:
+        row[SUBDOMAIN_COLUMN] = subdomain
+        return row
+
+    return stamp
+
+
 def sync_account(
     account: Any,
     tables: Optional[Sequence[str]] = None,
@@ -250,6 +307,11 @@ def sync_account(
     """
     if not isinstance(account, ZendeskAccount):
         account = get_account(str(account))
+    if account.shared and full_refresh:
+        raise ZendeskConfigError(
+            f"Account '{account.name}' shares dataset {account.dataset} with other accounts: a full"
+            " refresh would drop their rows too. Give it a dataset of its own to reload it."
+        )
     args: Dict[str, Any] = {**account.settings, **overrides}
     audits_mode = args.get("audits_mode") or dlt.config.get("sources.zendesk.audits_mode", str) or "events"
     selected = select_tables(tables, audits_mode)
@@ -258,6 +320,8 @@ def sync_account(
 
     def make_source(batch_tables: Sequence[str]) -> Any:
         source = zendesk_support(subdomain=account.subdomain, credentials=credentials, **args)
+        if account.shared:
+            share_dataset(source, normalize_subdomain(account.subdomain))
         return source.with_resources(*batch_tables)
 
     logger.info("Zendesk account %s: syncing %d table(s) into %s", account.name, len(selected), account.dataset)
