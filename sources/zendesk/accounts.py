@@ -45,13 +45,13 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.configuration.specs import CredentialsConfiguration
 
 from . import TABLE_NAMES, select_tables, zendesk_support
+from .config import normalize_subdomain
 from .credentials import (
     ZendeskApiTokenCredentials,
     ZendeskOAuthClientCredentials,
     ZendeskOAuthRefreshCredentials,
     ZendeskOAuthTokenCredentials,
 )
-from .config import normalize_subdomain
 from .errors import ZendeskConfigError
 from .settings import TABLES_BY_NAME
 from .sync import SyncResult, run_until_drained
@@ -239,10 +239,10 @@ def share_dataset(source: Any, subdomain: str) -> Any:
 
     Ids are per account (ticket 1 exists in every account), so a shared table keyed on `id`
     would keep only the account loaded last. Every row gets a `subdomain` column and every
-    key (primary and merge) becomes (`subdomain`, key); the tables replaced on each run become merges that
-    replace only this account's rows (`merge_key = subdomain`), and soft-deleting (scd2)
-    tables retire only this account's vanished rows. Applied from outside as hints, so the
-    single-account source is unchanged.
+    key (primary and merge) becomes (`subdomain`, key); the tables replaced on each run
+    become merges that replace only this account's rows (`merge_key = subdomain`), and
+    soft-deleting (scd2) tables retire only this account's vanished rows. Applied from
+    outside as hints, so the single-account source is unchanged.
     """
     for name in TABLE_NAMES:
         if name not in source.resources:
