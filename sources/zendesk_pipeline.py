@@ -7,6 +7,8 @@
     python zendesk_pipeline.py --pipeline-name acme_prod --dataset acme   # one name per account
     python zendesk_pipeline.py check                # are subdomain and credentials right? which tables can we read?
     python zendesk_pipeline.py authorize            # OAuth sign-in: stores a refresh token that is rotated on use
+    python zendesk_pipeline.py --account all        # every account of sources.zendesk.accounts, one by one
+    python zendesk_pipeline.py --account acme check # one of them (also: authorize, --tables, --full-refresh)
 
 Settings come from .dlt/config.toml and .dlt/secrets.toml or env vars
 (SOURCES__ZENDESK__SUBDOMAIN, SOURCES__ZENDESK__CREDENTIALS__OAUTH_TOKEN, ...).
@@ -236,6 +238,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--start-date", help="MM/DD/YYYY or ISO date; only for the first run of a table")
     parser.add_argument("--full-refresh", action="store_true", help="drop the selected tables and their cursors, reload from start")
     parser.add_argument("--progress", choices=["log", "tqdm", "enlighten", "alive_progress"], help="dlt progress display")
+    parser.add_argument(
+        "--account",
+        help="a name listed in sources.zendesk.accounts, or 'all': each into its own pipeline and dataset",
+    )
     return parser.parse_args(argv)
 
 
@@ -308,6 +314,8 @@ def run_command(args: argparse.Namespace) -> int:
     tables = requested_tables(args.tables)
     destination = checked_destination(args.destination)
     checked_progress(args.progress)
+    if args.account:
+        return run_accounts(args, tables, destination, source_args)
     if args.command == "authorize":
         from zendesk.oauth import authorize_from_config
 
@@ -334,6 +342,42 @@ def run_command(args: argparse.Namespace) -> int:
             **source_args,
         )
     return 0
+
+
+def run_accounts(
+    args: argparse.Namespace, tables: Optional[List[str]], destination: Optional[str], source_args: Dict[str, Any]
+) -> int:
+    """`--account NAME` / `--account all`: the command for accounts of sources.zendesk.accounts,
+    each with its own pipeline, dataset, token store and rate budget."""
+    from zendesk.accounts import ZendeskAccountsFailed, account_names, authorize_account, check_account, sync_accounts
+
+    if args.demo or args.dataset != "zendesk_data" or args.pipeline_name:
+        raise UsageError(
+            "--account takes each account's pipeline and dataset from sources.zendesk.accounts;"
+            " drop --demo, --dataset and --pipeline-name."
+        )
+    names = account_names() if args.account == "all" else [args.account]
+    if args.command in ("authorize", "check"):
+        for name in names:
+            if args.command == "authorize":
+                authorize_account(name, redirect_uri=args.redirect_uri)
+            else:
+                print(f"{name}: {check_account(name).describe()}")
+        return 0
+    code = 0
+    try:
+        results = sync_accounts(
+            names, tables=tables, destination=destination, full_refresh=args.full_refresh,
+            progress=args.progress, **source_args,
+        )
+    except ZendeskAccountsFailed as exc:
+        for name, error in exc.failures.items():
+            print(f"{name}: failed: {root_error(error)}", file=sys.stderr)
+        results, code = exc.results, 1
+    for name, result in results.items():
+        rows = ", ".join(f"{t}={n}" for t, n in sorted(result.row_counts.items()))
+        print(f"{name}: {result.batches} batch(es); rows loaded: {rows or 'none (nothing changed)'}")
+    return code
 
 
 def demo_run_args(pipeline_name: Optional[str], destination: Optional[str]) -> Dict[str, Any]:

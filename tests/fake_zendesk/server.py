@@ -331,9 +331,11 @@ class FakeZendesk:
     several at once and validates them. Either way works while the server runs.
     """
 
-    def __init__(self, seed: int = 1, tickets: int = 200, port: int = 0, now: Optional[float] = None) -> None:
+    def __init__(
+        self, seed: int = 1, tickets: int = 200, port: int = 0, now: Optional[float] = None, subdomain: str = "fakeacme"
+    ) -> None:
         self.seed = seed
-        self.subdomain = "fakeacme"
+        self.subdomain = subdomain
         self._port = port
         self._lock = threading.RLock()
         self.account: Account = generate_account(seed, tickets, now=now, subdomain=self.subdomain)

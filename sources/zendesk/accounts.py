@@ -1,0 +1,403 @@
+"""Many Zendesk accounts in one deployment: one complete sync per account.
+
+Zendesk's rate limits bind per account, so an agency or a company with several Zendesk
+instances scales by syncing accounts side by side, never by splitting one account's sync
+across processes. Each account listed in `sources.zendesk.accounts` gets its own:
+
+- pipeline (`zendesk_<name>`), hence its own state and export cursors;
+- dataset (`dataset`, default `zendesk_<name>_data`) and optionally its own `destination`;
+- credentials, read from `credentials_section` (default `sources.zendesk_<name>.credentials`;
+  a section of the same shape as `sources.zendesk.credentials`);
+- OAuth token store (`~/.dlt/zendesk_tokens_<name>.json` unless `token_store_path` is set;
+  a Postgres store gets the account's name as its key);
+- rate budget: the client paces per account host, and any rate setting may be given per account.
+
+Accounts that name the same dataset share it (`share_dataset`): a `subdomain` column and
+(`subdomain`, key) keys on every table, so one query covers all accounts.
+
+The list itself holds no secret, so a scheduler can read it without touching credentials:
+
+    [[sources.zendesk.accounts]]            # .dlt/config.toml
+    name = "acme"
+    subdomain = "acme"
+    dataset = "zendesk_acme_data"           # optional
+    max_requests_per_minute = 200           # optional: any zendesk_support setting
+
+    [sources.zendesk_acme.credentials]      # .dlt/secrets.toml
+    client_id = "..."
+
+or as JSON in `SOURCES__ZENDESK__ACCOUNTS`. `sync_account(name)` is the one call that does
+an account's whole sync (used by `zendesk_pipeline.py --account` and the Airflow DAG).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import dlt
+from dlt.common.configuration import resolve_configuration
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.configuration.specs import CredentialsConfiguration
+
+from . import TABLE_NAMES, select_tables, zendesk_support
+from .config import normalize_subdomain
+from .credentials import (
+    ZendeskApiTokenCredentials,
+    ZendeskOAuthClientCredentials,
+    ZendeskOAuthRefreshCredentials,
+    ZendeskOAuthTokenCredentials,
+)
+from .errors import ZendeskConfigError
+from .settings import TABLES_BY_NAME
+from .sync import SyncResult, run_until_drained
+from .token_store import DEFAULT_TOKEN_STORE_PATH, account_store_location
+
+logger = logging.getLogger(__name__)
+
+ACCOUNTS_KEY = "sources.zendesk.accounts"
+"""Where the list of accounts is read from (config.toml, env var or any dlt provider)."""
+
+ACCOUNT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+#: Keys of an account entry that are not source settings.
+ACCOUNT_KEYS = ("name", "subdomain", "dataset", "destination", "credentials_section")
+
+#: The source settings an account entry may set for itself (everything but the credentials,
+#: which come from the account's credentials section).
+SOURCE_SETTINGS = tuple(
+    p for p in inspect.signature(zendesk_support).parameters if p not in ("subdomain", "credentials")
+)
+
+SUBDOMAIN_COLUMN = "subdomain"
+"""In a dataset shared by several accounts: the account each row belongs to."""
+
+#: Tried in this order, as dlt tries the members of `ZendeskCredentials`.
+CREDENTIAL_SPECS = (
+    ZendeskOAuthRefreshCredentials,
+    ZendeskOAuthClientCredentials,
+    ZendeskOAuthTokenCredentials,
+    ZendeskApiTokenCredentials,
+)
+
+
+@dataclass(frozen=True)
+class ZendeskAccount:
+    """One Zendesk account of a deployment, as listed in `sources.zendesk.accounts`.
+
+    Attributes:
+        name: A short label (lowercase letters, digits, `_`): names the pipeline, the
+            default dataset, the default credentials section and the token store.
+        subdomain: The account prefix (`acme` for https://acme.zendesk.com).
+        dataset: The dataset the account loads into.
+        destination: A dlt destination name; None: DuckDB.
+        credentials_section: The config section holding the account's credential fields
+            (it ends in `.credentials`, where dlt reads credentials).
+        settings: Other `zendesk_support` settings for this account only.
+        shared: The dataset is shared with other listed accounts: every table gets a
+            `subdomain` column and keys (`subdomain`, id) (see `share_dataset`).
+    """
+
+    name: str
+    subdomain: str
+    dataset: str
+    destination: Optional[str] = None
+    credentials_section: str = ""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    shared: bool = False
+
+    @property
+    def pipeline_name(self) -> str:
+        return f"zendesk_{self.name}"
+
+    @classmethod
+    def from_entry(cls, entry: Mapping[str, Any]) -> "ZendeskAccount":
+        """Validate one entry of the accounts list; the message names what to fix."""
+        if not isinstance(entry, Mapping):
+            raise ZendeskConfigError(f"Each entry of {ACCOUNTS_KEY} must be a table, not {entry!r}.")
+        name = str(entry.get("name") or "")
+        if not ACCOUNT_NAME.match(name):
+            raise ZendeskConfigError(
+                f"Account name {name!r} in {ACCOUNTS_KEY} must start with a lowercase letter and"
+                " hold only lowercase letters, digits and '_' (it names the pipeline and dataset)."
+            )
+        if not entry.get("subdomain"):
+            raise ZendeskConfigError(f"Account '{name}' in {ACCOUNTS_KEY} has no subdomain.")
+        section = str(entry.get("credentials_section") or f"sources.zendesk_{name}.credentials")
+        if _sections(section)[-1:] != ("credentials",) or len(_sections(section)) < 2:
+            raise ZendeskConfigError(
+                f"credentials_section {section!r} of account '{name}' must name a section ending in"
+                " '.credentials' (dlt reads credential fields from a `credentials` table), for"
+                f" example 'sources.zendesk_{name}.credentials'."
+            )
+        unknown = sorted(set(entry) - set(ACCOUNT_KEYS) - set(SOURCE_SETTINGS))
+        if unknown:
+            raise ZendeskConfigError(
+                f"Account '{name}' in {ACCOUNTS_KEY} has unknown setting(s) {', '.join(unknown)}."
+                f" Known: {', '.join(ACCOUNT_KEYS + SOURCE_SETTINGS)}."
+            )
+        return cls(
+            name=name,
+            subdomain=str(entry["subdomain"]),
+            dataset=str(entry.get("dataset") or f"zendesk_{name}_data"),
+            destination=entry.get("destination") or None,
+            credentials_section=section,
+            settings={k: v for k, v in entry.items() if k in SOURCE_SETTINGS},
+        )
+
+
+def load_accounts(entries: Optional[Any] = None) -> List[ZendeskAccount]:
+    """The accounts of `sources.zendesk.accounts` (or of `entries`), validated.
+
+    Reads no secret: a scheduler may call this to plan one task per account. Raises
+    `ZendeskConfigError` when the list is missing, malformed or names an account twice.
+    """
+    if entries is None:
+        entries = dlt.config.get(ACCOUNTS_KEY)
+    if isinstance(entries, str):
+        try:
+            entries = json.loads(entries)
+        except ValueError:
+            raise ZendeskConfigError(f"{ACCOUNTS_KEY} is not valid JSON.") from None
+    if not entries or not isinstance(entries, (list, tuple)):
+        raise ZendeskConfigError(
+            f"No Zendesk accounts are listed. Add [[{ACCOUNTS_KEY}]] tables (name, subdomain) to"
+            " .dlt/config.toml, or a JSON list to the env var SOURCES__ZENDESK__ACCOUNTS."
+        )
+    accounts = [ZendeskAccount.from_entry(entry) for entry in entries]
+    names = [a.name for a in accounts]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ZendeskConfigError(f"Account name(s) listed twice in {ACCOUNTS_KEY}: {', '.join(twice)}.")
+    targets = [(a.destination, a.dataset) for a in accounts]
+    return [replace(a, shared=targets.count((a.destination, a.dataset)) > 1) for a in accounts]
+
+
+def account_names() -> List[str]:
+    """The names of the configured accounts, in their listed order."""
+    return [account.name for account in load_accounts()]
+
+
+def get_account(name: str, accounts: Optional[Sequence[ZendeskAccount]] = None) -> ZendeskAccount:
+    """The configured account called `name`."""
+    for account in accounts if accounts is not None else load_accounts():
+        if account.name == name:
+            return account
+    raise ZendeskConfigError(f"No account named '{name}' in {ACCOUNTS_KEY}.")
+
+
+def _sections(section: str) -> Tuple[str, ...]:
+    return tuple(part for part in section.split(".") if part)
+
+
+def resolve_account_credentials(account: ZendeskAccount) -> CredentialsConfiguration:
+    """The account's credentials, from its own section only.
+
+    The members of `ZendeskCredentials` are tried in dlt's order; the OAuth refresh kind
+    gets the account's own token store unless `token_store_path` is set, so two accounts
+    never share (and refuse) one store.
+    """
+    sections = _sections(account.credentials_section)[:-1]  # dlt adds the `credentials` part
+    for spec in CREDENTIAL_SPECS:
+        candidate = spec()
+        if isinstance(candidate, ZendeskOAuthRefreshCredentials):
+            candidate.token_store_path = account_store_location(DEFAULT_TOKEN_STORE_PATH, account.name)
+        try:
+            resolved = resolve_configuration(candidate, sections=sections)
+        except ConfigFieldMissingException:
+            continue
+        if isinstance(resolved, ZendeskOAuthRefreshCredentials):
+            resolved.token_store_path = account_store_location(resolved.token_store_path, account.name)
+        return resolved
+    env_prefix = "__".join(_sections(account.credentials_section)).upper()
+    raise ZendeskConfigError(
+        f"No credentials for Zendesk account '{account.name}': set them under"
+        f" [{account.credentials_section}] in .dlt/secrets.toml (client_id and client_secret, or"
+        f" oauth_token, or email and api_token), or as env vars {env_prefix}__<FIELD>."
+    )
+
+
+def account_pipeline(
+    account: ZendeskAccount, destination: Any = None, pipelines_dir: Optional[str] = None, progress: Any = None
+) -> dlt.Pipeline:
+    """The account's own pipeline: its name keys the state, its dataset holds the tables."""
+    return dlt.pipeline(
+        pipeline_name=account.pipeline_name,
+        pipelines_dir=pipelines_dir,
+        destination=destination or account.destination or "duckdb",
+        dataset_name=account.dataset,
+        progress=progress,
+    )
+
+
+def share_dataset(source: Any, subdomain: str) -> Any:
+    """Make `source`'s tables hold several accounts side by side in one dataset.
+
+    Ids are per account (ticket 1 exists in every account), so a shared table keyed on `id`
+    would keep only the account loaded last. Every row gets a `subdomain` column and every
+    key (primary and merge) becomes (`subdomain`, key); the tables replaced on each run
+    become merges that replace only this account's rows (`merge_key = subdomain`), and
+    soft-deleting (scd2) tables retire only this account's vanished rows. Applied from
+    outside as hints, so the single-account source is unchanged.
+    """
+    for name in TABLE_NAMES:
+        if name not in source.resources:
+            continue
+        resource = source.resources[name]
+        spec = TABLES_BY_NAME[name]
+        resource.add_map(_stamp(subdomain))
+        columns = {SUBDOMAIN_COLUMN: {"name": SUBDOMAIN_COLUMN, "data_type": "text", "nullable": False}}
+        disposition = resource.write_disposition
+        strategy = disposition.get("strategy") if isinstance(disposition, dict) else None
+        if strategy == "scd2":
+            resource.apply_hints(columns=columns, merge_key=SUBDOMAIN_COLUMN)
+        elif disposition == "replace":
+            resource.apply_hints(
+                columns=columns,
+                write_disposition="merge",
+                primary_key=[SUBDOMAIN_COLUMN, spec.primary_key],
+                merge_key=SUBDOMAIN_COLUMN,
+            )
+        else:
+            declared = resource.compute_table_schema()["columns"]
+            merge_keys = [column for column, hints in declared.items() if hints.get("merge_key")]
+            resource.apply_hints(columns=columns, primary_key=[SUBDOMAIN_COLUMN, spec.primary_key])
+            if merge_keys:  # e.g. ticket_metrics by ticket_id: scope it to this account too
+                resource.apply_hints(merge_key=[SUBDOMAIN_COLUMN, *merge_keys])
+    return source
+
+
+def _stamp(subdomain: str) -> Any:
+    def stamp(row: Dict[str, Any]) -> Dict[str, Any]:
+        row[SUBDOMAIN_COLUMN] = subdomain
+        return row
+
+    return stamp
+
+
+def sync_account(
+    account: Any,
+    tables: Optional[Sequence[str]] = None,
+    destination: Any = None,
+    pipelines_dir: Optional[str] = None,
+    full_refresh: bool = False,
+    progress: Any = None,
+    **overrides: Any,
+) -> SyncResult:
+    """One account's whole sync, batch after batch until every export is drained.
+
+    Args:
+        account: A `ZendeskAccount` or the name of a configured one.
+        tables: A subset of the tables (siblings sharing an export are added); None: all.
+        destination: Overrides the account's destination (a name or a dlt destination).
+        pipelines_dir: Where the pipeline keeps its local working state; None: dlt's default.
+            A scheduler whose tasks land on different machines passes a fresh directory per
+            task: the state is then restored from the destination, and a package a crashed
+            attempt left behind is never loaded over newer data by a later run.
+        full_refresh: Drop the selected tables and their cursors, and reload.
+        progress: dlt's progress display.
+        overrides: `zendesk_support` settings for this call (over the account's own).
+
+    Returns:
+        What the sync did: batches and rows per table.
+    """
+    if not isinstance(account, ZendeskAccount):
+        account = get_account(str(account))
+    if account.shared and full_refresh:
+        raise ZendeskConfigError(
+            f"Account '{account.name}' shares dataset {account.dataset} with other accounts: a full"
+            " refresh would drop their rows too. Give it a dataset of its own to reload it."
+        )
+    args: Dict[str, Any] = {**account.settings, **overrides}
+    audits_mode = args.get("audits_mode") or dlt.config.get("sources.zendesk.audits_mode", str) or "events"
+    selected = select_tables(tables, audits_mode)
+    credentials = resolve_account_credentials(account)
+    pipeline = account_pipeline(account, destination, pipelines_dir, progress)
+
+    def make_source(batch_tables: Sequence[str]) -> Any:
+        source = zendesk_support(subdomain=account.subdomain, credentials=credentials, **args)
+        if account.shared:
+            share_dataset(source, normalize_subdomain(account.subdomain))
+        return source.with_resources(*batch_tables)
+
+    logger.info("Zendesk account %s: syncing %d table(s) into %s", account.name, len(selected), account.dataset)
+    result = run_until_drained(
+        pipeline,
+        make_source,
+        selected,
+        audits_mode=audits_mode,
+        refresh="drop_resources" if full_refresh else None,
+    )
+    logger.info("Zendesk account %s: %d batch(es) loaded", account.name, result.batches)
+    return result
+
+
+def sync_accounts(names: Optional[Iterable[str]] = None, **kwargs: Any) -> Dict[str, SyncResult]:
+    """Sync the named accounts (all by default) one after another, in one process.
+
+    An account that fails does not stop the others; after all have run, the failures are
+    raised together in a `ZendeskAccountsFailed` naming each account.
+    """
+    accounts = load_accounts()
+    chosen = accounts if names is None else [get_account(n, accounts) for n in names]
+    results: Dict[str, SyncResult] = {}
+    failures: Dict[str, BaseException] = {}
+    for account in chosen:
+        try:
+            results[account.name] = sync_account(account, **kwargs)
+        except Exception as exc:  # one account's failure must not cost the others their run
+            logger.error("Zendesk account %s failed: %s", account.name, exc)
+            failures[account.name] = exc
+    if failures:
+        raise ZendeskAccountsFailed(failures, results)
+    return results
+
+
+def check_account(account: Any) -> Any:
+    """`check` for one account: its settings and credentials, one request per endpoint."""
+    from .check import check_connection
+
+    if not isinstance(account, ZendeskAccount):
+        account = get_account(str(account))
+    return check_connection(
+        subdomain=account.subdomain, credentials=resolve_account_credentials(account), **account.settings
+    )
+
+
+def authorize_account(account: Any, redirect_uri: Optional[str] = None, **kwargs: Any) -> Dict[str, Any]:
+    """`authorize` for one account: its OAuth client from its credentials section, its own
+    token store (so signing in a second account never meets the first one's tokens).
+
+    `kwargs` go to `zendesk.oauth.authorize_interactive` (tests pass `input_fn`/`print_fn`).
+    """
+    from .oauth import authorize_interactive
+
+    if not isinstance(account, ZendeskAccount):
+        account = get_account(str(account))
+    client = ZendeskOAuthRefreshCredentials()
+    client.token_store_path = account_store_location(DEFAULT_TOKEN_STORE_PATH, account.name)
+    resolve_configuration(client, sections=_sections(account.credentials_section)[:-1], accept_partial=True)
+    return authorize_interactive(
+        account.subdomain,
+        client.client_id,
+        client.client_secret,
+        account_store_location(client.token_store_path, account.name),
+        base_url=account.settings.get("base_url"),
+        redirect_uri=redirect_uri,
+        expires_in=client.access_token_expires_in,
+        **kwargs,
+    )
+
+
+class ZendeskAccountsFailed(Exception):
+    """Some accounts of a multi-account sync failed; the others completed."""
+
+    def __init__(self, failures: Mapping[str, BaseException], results: Mapping[str, SyncResult]) -> None:
+        listed = "; ".join(f"{name}: {exc}" for name, exc in failures.items())
+        super().__init__(f"{len(failures)} of {len(failures) + len(results)} account(s) failed: {listed}")
+        self.failures = dict(failures)
+        self.results = dict(results)
