@@ -388,15 +388,17 @@ def with_json_values(spec: TableSpec, rows: List[Row]) -> List[Row]:
 
 
 def json_value_hints(paths: Iterable[Tuple[str, ...]], keys: Iterable[str] = ("value",)) -> Dict[Any, Any]:
-    """Nested hints typing the JSON-text columns as text (a value that looks like a number
-    or a date stays the JSON text it is). Dicts on the way are flattened into the nested
-    table's name, so every path prefix is declared too, as dlt requires."""
+    """Nested hints typing the JSON-text columns as text, for lists right under the row.
+
+    A list under a dict (`filter.all`) gets none: dlt would need a hint for the dict too,
+    and that declares a table the data never fills, which breaks a later change of the
+    write disposition (the shared multi-account dataset). Its values are JSON text
+    strings already, so the column is text without a hint."""
     columns = {"columns": {key: {"name": key, "data_type": "text"} for key in keys}}
     hints: Dict[Any, Any] = {}
     for path in paths:
-        for depth in range(1, len(path)):
-            hints.setdefault(path[:depth], {})
-        hints[path if len(path) > 1 else path[0]] = columns
+        if len(path) == 1:
+            hints[path[0]] = columns
     return hints
 
 
