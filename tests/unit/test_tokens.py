@@ -422,6 +422,9 @@ def test_unwritable_store_fails_before_the_refresh_token_is_spent(
     assert server.token_bodies == []  # the refresh token is still good
 
 
+# --- connection retries, inside urllib3, over real sockets -------------------------------
+
+
 class LocalTokenEndpoint:
     """`/oauth/tokens` of a `RotatingTokenServer` on a real local socket.
 
@@ -564,6 +567,9 @@ def test_connection_dropped_after_sending_is_not_retried(
     assert len(local_endpoint.received) == 1  # Zendesk may have spent it: never sent twice
     assert local_endpoint.connects == 1
     assert store.load() is None
+
+
+# --- how a failed token request is reported (on the mocked transport) ---------------------
 
 
 def test_an_unknown_host_or_refused_token_endpoint_fails_at_once(
