@@ -379,9 +379,9 @@ def authorize_account(account: Any, redirect_uri: Optional[str] = None, **kwargs
     """`authorize` for one account: its OAuth client from its credentials section, its own
     token store (so signing in a second account never meets the first one's tokens).
 
-    `kwargs` go to `zendesk.oauth.authorize_interactive` (tests pass `input_fn`/`print_fn`).
+    `kwargs` go to `zendesk.authorize.authorize_interactive` (tests pass `input_fn`/`print_fn`).
     """
-    from .oauth import authorize_interactive
+    from .authorize import authorize_interactive
 
     if not isinstance(account, ZendeskAccount):
         account = get_account(str(account))
