@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from typing import Any, Dict, List, Mapping, Optional
 
-from tests.fake_zendesk import FakeZendesk
+from zendesk_fake import FakeZendesk
 from zendesk.client import endpoint_template
 from zendesk.settings import DEFAULT_BATCH_PAGES
 

@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 import dlt
 import pytest
 
-from tests.fake_zendesk import FakeZendesk
+from zendesk_fake import FakeZendesk
 from zendesk import select_tables, zendesk_support
 from zendesk.sync import run_until_drained
 

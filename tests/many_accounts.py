@@ -10,7 +10,7 @@ import dlt
 import duckdb
 
 from tests.conftest import FAST_LIMITS
-from tests.fake_zendesk import FakeZendesk
+from zendesk_fake import FakeZendesk
 from zendesk import TABLE_NAMES
 
 SHARED_DATASET = "zendesk_all"

@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterator
 import dlt
 import pytest
 
-from tests.fake_zendesk import FakeZendesk
+from zendesk_fake import FakeZendesk
 from tests.many_accounts import (
     SHARED_DATASET,
     accounts_env,

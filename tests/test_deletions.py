@@ -8,7 +8,7 @@ from typing import Any, Dict, List
 
 from tests.conftest import query, sync
 from tests.contract.conftest import column_types
-from tests.fake_zendesk import FakeZendesk
+from zendesk_fake import FakeZendesk
 
 LISTS = ("groups", "group_memberships", "macros", "ticket_fields", "ticket_forms")
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests import edge_data
 from tests.conftest import query, source_args
-from tests.fake_zendesk.generator import DAY, iso
+from zendesk_fake.generator import DAY, iso
 from tests.test_end_to_end import (
     _plain,
     assert_matches_truth,

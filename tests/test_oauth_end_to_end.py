@@ -10,7 +10,7 @@ from typing import Any, Iterator, List
 
 import pytest
 
-from tests.fake_zendesk import FakeZendesk
+from zendesk_fake import FakeZendesk
 from tests.conftest import query, sync
 from zendesk.oauth import authorize_interactive
 

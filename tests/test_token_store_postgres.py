@@ -16,7 +16,7 @@ import psycopg2
 import pytest
 
 from tests.conftest import FAST_LIMITS, postgres_available
-from tests.fake_zendesk import FakeZendesk
+from zendesk_fake import FakeZendesk
 from zendesk.errors import ZendeskConfigError
 from zendesk.oauth import authorize_interactive
 from zendesk.token_store import TokenSet, TokenStore

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional
 
 import requests
 
-from tests.fake_zendesk import FakeZendesk
+from zendesk_fake import FakeZendesk
 
 from .helpers import get_json
 

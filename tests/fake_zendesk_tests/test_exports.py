@@ -10,7 +10,7 @@ from typing import Any, Dict
 import pytest
 import requests
 
-from tests.fake_zendesk import FakeZendesk
+from zendesk_fake import FakeZendesk
 
 from .helpers import api_session, get_json, ids, ts_of, walk_cursor_export, walk_time_export
 

@@ -6,9 +6,9 @@ import re
 import time
 from typing import Any, Dict
 
-from tests.fake_zendesk import TABLES, generate_account
-from tests.fake_zendesk.generator import METRIC_SET_ID_BASE, iso_to_epoch
-from tests.fake_zendesk.ground_truth import build_ground_truth
+from zendesk_fake import TABLES, generate_account
+from zendesk_fake.generator import METRIC_SET_ID_BASE, iso_to_epoch
+from zendesk_fake.ground_truth import build_ground_truth
 
 NOW = 1_760_000_000.0  # pinned "now": data must not depend on the wall clock then
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")

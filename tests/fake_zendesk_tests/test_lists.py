@@ -7,8 +7,8 @@ from typing import Any, Dict
 import pytest
 import requests
 
-from tests.fake_zendesk import FakeZendesk
-from tests.fake_zendesk.generator import iso, iso_to_epoch
+from zendesk_fake import FakeZendesk
+from zendesk_fake.generator import iso, iso_to_epoch
 
 from .helpers import get_json, ids, walk_cursor_list, walk_offset_list
 

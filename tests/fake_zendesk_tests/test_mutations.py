@@ -8,8 +8,8 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from tests.fake_zendesk import TABLES, FakeZendesk
-from tests.fake_zendesk.generator import iso_to_epoch
+from zendesk_fake import TABLES, FakeZendesk
+from zendesk_fake.generator import iso_to_epoch
 
 from .helpers import api_session, ids, walk_cursor_export, walk_cursor_list, walk_offset_list, walk_time_export
 
