@@ -6,7 +6,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.conftest import query, sync
+from tests.helpers import query, sync
 from zendesk_fake import FakeZendesk
 
 EXPORT = "/api/v2/incremental/ticket_metric_events"

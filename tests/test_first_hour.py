@@ -21,8 +21,8 @@ import duckdb
 import pytest
 import requests
 
+from tests.helpers.truth import assert_matches_truth
 from zendesk_fake import FakeZendesk
-from tests.test_end_to_end import assert_matches_truth
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO_ROOT, "zendesk_pipeline.py")

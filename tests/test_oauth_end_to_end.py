@@ -11,7 +11,7 @@ from typing import Any, Iterator, List
 import pytest
 
 from zendesk_fake import FakeZendesk
-from tests.conftest import query, sync
+from tests.helpers import query, sync
 from zendesk.oauth import authorize_interactive
 
 

@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, List
 import psycopg2
 import pytest
 
-from tests.conftest import FAST_LIMITS, postgres_available
+from tests.helpers import FAST_LIMITS, postgres_available
 from zendesk_fake import FakeZendesk
 from zendesk.errors import ZendeskConfigError
 from zendesk.oauth import authorize_interactive
