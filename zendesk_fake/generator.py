@@ -737,7 +737,7 @@ class Account:
 
     def _comment(self, rng: Rng, audit_id: int, author_id: int, body: str, public: bool,
                  via: Row, metadata: Row, created: str) -> Row:
-        """A Comment event; also the object `/tickets/{id}/comments` serves."""
+        """A Comment event of an audit (a ticket_comments row once its ticket_id is added)."""
         attachments = self.empty_list
         if rng.random() < 0.1:
             aid = self.ids["attachment"].take()

@@ -6,7 +6,7 @@ import re
 import time
 from typing import Any, Dict
 
-from zendesk_fake import TABLES, generate_account
+from zendesk_fake import TRUTH_TABLES, generate_account
 from zendesk_fake.generator import METRIC_SET_ID_BASE, iso_to_epoch
 from zendesk_fake.ground_truth import build_ground_truth
 
@@ -24,7 +24,7 @@ def test_same_seed_same_data_other_seed_other_data() -> None:
 
 def test_every_table_has_rows_even_for_ten_tickets() -> None:
     truth = build_ground_truth(generate_account(1, 10, now=NOW))
-    assert set(truth) == set(TABLES)
+    assert set(truth) == set(TRUTH_TABLES)
     empty = [table for table, rows in truth.items() if not rows]
     assert empty == []
 
