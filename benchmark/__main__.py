@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 import tempfile
@@ -26,43 +25,13 @@ import time
 from collections import Counter
 from typing import Any, Dict, List, Mapping, Optional
 
-from tests.fake_zendesk import FakeZendesk
 from zendesk.client import endpoint_template
 from zendesk.settings import DEFAULT_BATCH_PAGES
+from zendesk_fake import FakeZendesk
 
 ACCOUNT_LIMIT = 700
 EXPORT_LIMIT = 10
 EXPORT_PREFIX = "/api/v2/incremental/"
-
-#: endpoint -> (ground-truth table whose rows it pages through, page size)
-ENDPOINT_ROWS = {
-    "/api/v2/incremental/tickets/cursor": ("tickets", 1000),
-    "/api/v2/incremental/ticket_events": ("ticket_audits", 1000),
-    "/api/v2/incremental/ticket_metric_events": ("ticket_metric_events", 1000),
-    "/api/v2/incremental/users/cursor": ("users", 1000),
-    "/api/v2/incremental/organizations": ("organizations", 1000),
-    "/api/v2/groups": ("groups", 100),
-    "/api/v2/group_memberships": ("group_memberships", 100),
-    "/api/v2/macros": ("macros", 100),
-    "/api/v2/ticket_fields": ("ticket_fields", 100),
-    "/api/v2/ticket_forms": (None, 0),
-    "/api/v2/satisfaction_ratings": ("satisfaction_ratings", 100),
-    "/api/v2/slas/policies": (None, 0),
-    "/api/v2/tags": ("tags", 100),
-    "/api/v2/channels/voice/phone_numbers": ("talk_phone_numbers", 100),
-    "/api/v2/user_fields": (None, 0),
-    "/api/v2/organization_fields": (None, 0),
-}
-
-
-def minimum_requests(truth: Mapping[str, List[Any]]) -> Dict[str, int]:
-    """⌈rows / page size⌉ per endpoint for a full sync (1 for one-page endpoints)."""
-    minimum = {}
-    for endpoint, (table, page_size) in ENDPOINT_ROWS.items():
-        rows = len(truth[table]) if table else 0
-        minimum[endpoint] = max(1, math.ceil(rows / page_size)) if page_size else 1
-    return minimum
-
 
 def real_account_minutes(counts: Mapping[str, int]) -> Dict[str, float]:
     """Minutes the same requests take on a real account, everything at most 700/min: with
@@ -163,7 +132,8 @@ def benchmark(size: int, seed: int, scale: float, profile: bool, batch_pages: in
     )
     fake.start()
     try:
-        minimum = minimum_requests(fake.ground_truth())
+        # From the fake's table map: every endpoint it serves, ⌈rows / largest page⌉.
+        minimum = fake.minimum_requests()
         with tempfile.TemporaryDirectory(prefix="zd-bench-") as workdir:
             prof = f"{workdir}/full.prof" if profile else None
             reports = [phase("full", fake, workdir, window, minimum, batch_pages, mode, prof)]

@@ -191,14 +191,14 @@ def destination_row_counts(pipeline: Any, tables: Sequence[str]) -> Dict[str, in
 
 @contextlib.contextmanager
 def demo_account() -> Iterator[Dict[str, Any]]:
-    """Start the bundled fake Zendesk (tests/fake_zendesk) and yield source arguments."""
+    """Start the bundled fake Zendesk (zendesk_fake) and yield source arguments."""
     repo_root = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
     sys.path.insert(0, repo_root)
     try:
-        from tests.fake_zendesk import FakeZendesk
+        from zendesk_fake import FakeZendesk
     except ImportError:
         raise SystemExit(
-            "--demo needs the fake Zendesk from this project's repository (tests/fake_zendesk);"
+            "--demo needs the fake Zendesk package zendesk_fake/ from this project's repository;"
             " run it from a clone of the repository."
         ) from None
     fake = FakeZendesk(seed=7, tickets=DEMO_TICKETS)

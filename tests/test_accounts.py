@@ -9,15 +9,15 @@ from typing import Any, Dict, Iterator
 import dlt
 import pytest
 
-from tests.fake_zendesk import FakeZendesk
-from tests.many_accounts import (
+from zendesk_fake import FakeZendesk
+from tests.helpers.accounts import (
     SHARED_DATASET,
     accounts_env,
     dataset_reader,
     running_accounts,
     shared_dataset_reader,
 )
-from tests.test_end_to_end import assert_matches_truth
+from tests.helpers.truth import assert_matches_truth
 from zendesk.accounts import (
     ZendeskAccount,
     ZendeskAccountsFailed,

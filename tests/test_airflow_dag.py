@@ -15,8 +15,8 @@ from typing import Any, Iterator
 import dlt
 import pytest
 
-from tests.many_accounts import SHARED_DATASET, accounts_env, dataset_reader, running_accounts, shared_dataset_reader
-from tests.test_end_to_end import assert_matches_truth
+from tests.helpers.accounts import SHARED_DATASET, accounts_env, dataset_reader, running_accounts, shared_dataset_reader
+from tests.helpers.truth import assert_matches_truth
 
 pytestmark = [
     pytest.mark.airflow,

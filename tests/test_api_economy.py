@@ -6,8 +6,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.conftest import query, sync
-from tests.fake_zendesk import FakeZendesk
+from tests.helpers import query, sync
+from zendesk_fake import FakeZendesk
 
 EXPORT = "/api/v2/incremental/ticket_metric_events"
 

@@ -7,12 +7,9 @@ or of any other table of that run, is written."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Sequence
 
 import duckdb
 import pytest
@@ -20,13 +17,10 @@ import requests
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 import zendesk
-from tests.conftest import sync
-from tests.test_end_to_end import assert_matches_truth
+from tests.helpers import sync
+from tests.helpers.cli import cli_env, run_cli
+from tests.helpers.truth import assert_matches_truth
 from zendesk.errors import ZendeskApiError, ZendeskAuthError, ZendeskConfigError, ZendeskSourceError
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = REPO_ROOT / "zendesk_pipeline.py"
-FAST = {"SOURCES__ZENDESK__EXPORT_REQUESTS_PER_MINUTE": "100000", "SOURCES__ZENDESK__MAX_REQUESTS_PER_MINUTE": "100000"}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -79,32 +73,6 @@ def sent_requests(monkeypatch: pytest.MonkeyPatch) -> List[str]:
 
     monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", record)
     return sent
-
-
-def cli_env(tmp_path: Path, fake: Any = None, **settings: Optional[str]) -> Dict[str, str]:
-    """Environment of a CLI run: nothing inherited from SOURCES__/RUNTIME__, dlt's data dir
-    under tmp_path, the fake's subdomain/base URL/token unless overridden (None removes)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "RUNTIME__", "DESTINATION__"))}
-    env.update(RUNTIME__DLTHUB_TELEMETRY="false", DLT_DATA_DIR=str(tmp_path / "dlt_data"), **FAST)
-    if fake is not None:
-        env.update(
-            SOURCES__ZENDESK__SUBDOMAIN=fake.subdomain,
-            SOURCES__ZENDESK__BASE_URL=fake.base_url,
-            SOURCES__ZENDESK__CREDENTIALS__OAUTH_TOKEN=fake.oauth_token,
-        )
-    for name, value in settings.items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    return env
-
-
-def run_cli(cwd: Path, env: Dict[str, str], *args: str, timeout: int = 120) -> "subprocess.CompletedProcess[str]":
-    cwd.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def assert_cli_wrote_nothing(cwd: Path) -> None:

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from tests.conftest import query, sync
-from tests.contract.conftest import column_types
-from tests.fake_zendesk import FakeZendesk
+from tests.helpers import column_types, query, sync
+from zendesk_fake import FakeZendesk
 
 LISTS = ("groups", "group_memberships", "macros", "ticket_fields", "ticket_forms")
 

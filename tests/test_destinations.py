@@ -8,11 +8,8 @@ from typing import Any
 import dlt
 import pytest
 
-from tests.conftest import postgres_available, query, sync
-from tests.test_end_to_end import assert_matches_truth
-
-# Trust auth ignores the password, but dlt requires one to be set.
-POSTGRES_URL = "postgresql://postgres:unused@127.0.0.1:5432/test"
+from tests.helpers import POSTGRES_URL, postgres_available, query, sync
+from tests.helpers.truth import assert_matches_truth
 
 pytestmark = pytest.mark.skipif(
     not postgres_available(), reason="no PostgreSQL server answers on 127.0.0.1:5432"

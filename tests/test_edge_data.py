@@ -11,14 +11,13 @@ from typing import Any, Dict, List
 
 import pytest
 
-from tests import edge_data
-from tests.conftest import query, source_args
-from tests.fake_zendesk.generator import DAY, iso
-from tests.test_end_to_end import (
-    _plain,
+from tests.helpers import edge_data, query, source_args
+from zendesk_fake.generator import DAY, iso
+from tests.helpers.truth import (
     assert_matches_truth,
     assert_ticket_custom_fields,
     expected_custom_value,
+    plain,
     ticket_custom_columns,
 )
 from zendesk import select_tables, zendesk_support
@@ -71,7 +70,7 @@ def test_ticket_with_200_custom_fields_of_mixed_types_loads_every_value_typed(fa
         stored = row[column]
         if ftype == "multiselect" and isinstance(stored, str):
             stored = json.loads(stored)
-        assert _plain(stored) == expected_custom_value(ftype, value), (column, ftype, stored, value)
+        assert plain(stored) == expected_custom_value(ftype, value), (column, ftype, stored, value)
     assert sum(v is not None for v in row.values()) == len(values)
 
 

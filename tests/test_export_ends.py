@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from tests.conftest import query, source_args
-from tests.fake_zendesk import FakeZendesk
+from tests.helpers import query, source_args
+from zendesk_fake import FakeZendesk
 from zendesk import zendesk_support
 
 #: The tables read from incremental exports.

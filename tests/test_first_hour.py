@@ -21,8 +21,8 @@ import duckdb
 import pytest
 import requests
 
-from tests.fake_zendesk import FakeZendesk
-from tests.test_end_to_end import assert_matches_truth
+from tests.helpers.truth import assert_matches_truth
+from zendesk_fake import FakeZendesk
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO_ROOT, "zendesk_pipeline.py")
@@ -244,7 +244,7 @@ def test_a_placeholder_subdomain_is_reported_as_unset(tmp_path: Any) -> None:
 def test_the_demo_is_independent_of_earlier_runs_and_other_clones(tmp_path: Any) -> None:
     """Two folders (two clones), one dlt home: each demo has its own state and DuckDB file
     in its folder and the full demo data, also when run a second time."""
-    from tests.fake_zendesk import FakeZendesk as Demo
+    from zendesk_fake import FakeZendesk as Demo
 
     env = clean_env(tmp_path)
     expected = {table: len(rows) for table, rows in Demo(seed=7, tickets=300).ground_truth().items()}

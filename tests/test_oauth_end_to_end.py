@@ -10,8 +10,8 @@ from typing import Any, Iterator, List
 
 import pytest
 
-from tests.fake_zendesk import FakeZendesk
-from tests.conftest import query, sync
+from zendesk_fake import FakeZendesk
+from tests.helpers import query, sync
 from zendesk.authorize import authorize_interactive
 
 

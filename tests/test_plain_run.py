@@ -17,8 +17,8 @@ from typing import Any, Iterator, Optional
 import dlt
 import pytest
 
-from tests.conftest import postgres_available, query, source_args
-from tests.test_end_to_end import COMPARED, assert_matches_truth
+from tests.helpers import postgres_available, query, source_args
+from tests.helpers.truth import COMPARED, assert_matches_truth
 from zendesk import select_tables, zendesk_support
 from zendesk.pipeline_lock import lock_path
 from zendesk.sync import run_until_drained

@@ -6,18 +6,17 @@ import random
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any, Dict
 
 import dlt
 import pytest
 
-from tests.conftest import query, source_args, sync
-from tests.test_end_to_end import assert_matches_truth
+from tests.helpers import query, source_args, sync
+from tests.helpers.cli import SCRIPT, cli_env
+from tests.helpers.truth import assert_matches_truth
 from zendesk import select_tables, zendesk_support
 from zendesk.sync import run_until_drained
-
-REPO_ROOT = __file__.rsplit("/tests/", 1)[0]
-
 
 def test_transient_faults_full_and_incremental_runs_end_with_ground_truth(
     fake: Any, make_pipeline: Any, monkeypatch: pytest.MonkeyPatch
@@ -125,31 +124,33 @@ def test_failed_load_step_is_finished_by_the_next_run_without_duplicates(
     assert_matches_truth(pipeline, fake.ground_truth())
 
 
-def _run_cli_sync(fake: Any, workdir: str) -> "subprocess.Popen[str]":
-    command = [
-        sys.executable, "-m", "benchmark.sync_once",
-        "--base-url", fake.base_url, "--subdomain", fake.subdomain, "--token", fake.oauth_token,
-        "--workdir", workdir, "--export-rpm", "100000", "--account-rpm", "100000", "--batch-pages", "1",
-    ]
-    return subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _run_cli_sync(fake: Any, workdir: Path) -> "subprocess.Popen[str]":
+    """zendesk_pipeline.py as a user runs it, committing a batch after every page."""
+    env = cli_env(workdir, fake, SOURCES__ZENDESK__BATCH_PAGES="1")
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT)], cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
-def test_runs_killed_at_random_points_then_rerun_end_with_exact_ground_truth(fake: Any, tmp_path: Any) -> None:
+def test_runs_killed_at_random_points_then_rerun_end_with_exact_ground_truth(fake: Any, tmp_path: Path) -> None:
     """SIGKILL a whole sync process at random moments (extract, normalize, load), several
     times, changing the account in between; one clean run then holds exactly the truth."""
     rng = random.Random(7)
-    workdir = str(tmp_path)
     for attempt in range(4):
-        process = _run_cli_sync(fake, workdir)
+        process = _run_cli_sync(fake, tmp_path)
         time.sleep(rng.uniform(0.5, 4.0))
         process.kill()
         process.communicate()
         if attempt == 1:
             fake.mutate(seed=31, fraction=0.05)
-    finished = _run_cli_sync(fake, workdir)
+    finished = _run_cli_sync(fake, tmp_path)
     out, err = finished.communicate(timeout=300)
     assert finished.returncode == 0, err[-2000:]
-    pipeline = dlt.attach("bench", pipelines_dir=f"{workdir}/pipelines", destination=dlt.destinations.duckdb(f"{workdir}/bench.duckdb"))
+    pipeline = dlt.attach(
+        "zendesk",
+        pipelines_dir=str(tmp_path / "dlt_data" / "pipelines"),
+        destination=dlt.destinations.duckdb(str(tmp_path / "zendesk.duckdb")),
+    )
     assert_matches_truth(pipeline, fake.ground_truth())
 
 

@@ -8,9 +8,9 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.conftest import query, source_args
-from tests.fake_zendesk import FakeZendesk
-from tests.fake_zendesk.generator import iso, iso_to_epoch
+from tests.helpers import query, source_args
+from zendesk_fake import FakeZendesk
+from zendesk_fake.generator import iso, iso_to_epoch
 from zendesk import zendesk_support
 
 HOUR = 3600

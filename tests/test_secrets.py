@@ -21,8 +21,8 @@ import pytest
 from dlt.common.configuration import configspec, resolve_configuration
 from dlt.common.configuration.specs import BaseConfiguration
 
-from tests.conftest import query, sync
-from tests.test_bad_input import cli_env, run_cli
+from tests.helpers import query, sync
+from tests.helpers.cli import cli_env, run_cli
 from zendesk.credentials import (
     ZendeskApiTokenCredentials,
     ZendeskCredentials,

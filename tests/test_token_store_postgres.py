@@ -15,8 +15,8 @@ from typing import Any, Dict, Iterator, List
 import psycopg2
 import pytest
 
-from tests.conftest import FAST_LIMITS, postgres_available
-from tests.fake_zendesk import FakeZendesk
+from tests.helpers import FAST_LIMITS, postgres_available
+from zendesk_fake import FakeZendesk
 from zendesk.errors import ZendeskConfigError
 from zendesk.authorize import authorize_interactive
 from zendesk.token_store import TokenSet, TokenStore

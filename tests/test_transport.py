@@ -12,9 +12,9 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
-from tests.conftest import source_args, sync
-from tests.fake_zendesk import FakeZendesk
-from tests.test_end_to_end import assert_matches_truth
+from tests.helpers import source_args, sync
+from zendesk_fake import FakeZendesk
+from tests.helpers.truth import assert_matches_truth
 from zendesk.authorize import exchange_code
 from zendesk.rate_limit import EXPORTS_SHARED_FLAG
 from zendesk.token_store import TokenStore

@@ -17,6 +17,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
+import dlt
+
+from tests.helpers import FAST_LIMITS
+from zendesk import zendesk_support
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "real"
 
 #: Endpoint path (under /api/v2) -> fixture file (without .json).
@@ -136,3 +141,15 @@ class FixtureZendesk:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
 
+def run_recorded(pipeline: dlt.Pipeline, server: FixtureZendesk, **overrides: Any) -> Any:
+    """The plain `pipeline.run(zendesk_support(...))` over the recorded payloads."""
+    args: Dict[str, Any] = {
+        "subdomain": "company",
+        "base_url": server.base_url,
+        "credentials": {"oauth_token": "recorded-payloads"},
+        **FAST_LIMITS,
+        **overrides,
+    }
+    info = pipeline.run(zendesk_support(**args))
+    info.raise_on_failed_jobs()
+    return info

@@ -7,8 +7,8 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Dict
 
-from tests.conftest import query
-from tests.contract.conftest import column_types, run_recorded
+from tests.contract.fixture_server import run_recorded
+from tests.helpers import column_types, query
 from tests.contract.fixture_server import FixtureZendesk, load
 from zendesk.settings import NATIVE_COLUMNS
 

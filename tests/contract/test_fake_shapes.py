@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.contract.fixture_server import ENDPOINT_FIXTURES, load
-from tests.fake_zendesk import FakeZendesk
+from zendesk_fake import FakeZendesk
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 

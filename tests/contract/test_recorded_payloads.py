@@ -15,10 +15,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 import dlt
 import pytest
 
-from tests.conftest import postgres_available, query
-from tests.contract.conftest import column_types, run_recorded
+from tests.contract.fixture_server import run_recorded
+from tests.helpers import POSTGRES_URL, column_types, postgres_available, query
 from tests.contract.fixture_server import FixtureZendesk, load
-from tests.test_destinations import POSTGRES_URL
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

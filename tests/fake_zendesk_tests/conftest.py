@@ -7,7 +7,7 @@ from typing import Iterator
 import pytest
 import requests
 
-from tests.fake_zendesk import FakeZendesk
+from zendesk_fake import FakeZendesk
 
 from .helpers import api_session
 

@@ -7,7 +7,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import requests
 
-from tests.fake_zendesk.generator import iso_to_epoch
+from zendesk_fake.generator import iso_to_epoch
 
 Row = Dict[str, Any]
 

@@ -1,4 +1,4 @@
-"""`python -m tests.fake_zendesk` starts a server, prints where it is, and serves."""
+"""`python -m zendesk_fake` starts a server, prints where it is, and serves."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_cli_prints_base_url_and_credentials_then_serves() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_zendesk", "--tickets", "30", "--seed", "4", "--port", "0"],
+        [sys.executable, "-m", "zendesk_fake", "--tickets", "30", "--seed", "4", "--port", "0"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

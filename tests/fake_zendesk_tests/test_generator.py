@@ -6,9 +6,9 @@ import re
 import time
 from typing import Any, Dict
 
-from tests.fake_zendesk import TABLES, generate_account
-from tests.fake_zendesk.generator import METRIC_SET_ID_BASE, iso_to_epoch
-from tests.fake_zendesk.ground_truth import build_ground_truth
+from zendesk_fake import TRUTH_TABLES, generate_account
+from zendesk_fake.generator import METRIC_SET_ID_BASE, iso_to_epoch, load_data
+from zendesk_fake.ground_truth import build_ground_truth
 
 NOW = 1_760_000_000.0  # pinned "now": data must not depend on the wall clock then
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -24,7 +24,7 @@ def test_same_seed_same_data_other_seed_other_data() -> None:
 
 def test_every_table_has_rows_even_for_ten_tickets() -> None:
     truth = build_ground_truth(generate_account(1, 10, now=NOW))
-    assert set(truth) == set(TABLES)
+    assert set(truth) == set(TRUTH_TABLES)
     empty = [table for table, rows in truth.items() if not rows]
     assert empty == []
 
@@ -134,3 +134,18 @@ def test_metric_sets_and_event_types() -> None:
     assert all("sla" in e for e in account.ticket_metric_events if e["type"] == "apply_sla")
     assert all("status" in e for e in account.ticket_metric_events if e["type"] == "update_status")
     assert any(e.get("deleted") for e in account.ticket_metric_events if e["type"] == "breach")
+
+
+def test_fixed_tables_are_the_data_files_rows() -> None:
+    """Forms, SLA policies and phone numbers are data/*.json's rows, given the account's
+    ids, urls, groups and times."""
+    account = generate_account(1, 30, now=NOW)
+    for table, data in (("ticket_forms", "ticket_forms"), ("sla_policies", "sla_policies"), ("phone_numbers", "phone_numbers")):
+        rows = getattr(account, table)
+        fixed = load_data(data)
+        assert len(rows) == len(fixed) > 0, table
+        for row, entry in zip(rows, fixed):
+            entry.pop("field_ranges", None)
+            assert {k: row[k] for k in entry} == entry, table
+    live = [f["id"] for f in account.ticket_fields]
+    assert account.ticket_forms[0]["ticket_field_ids"] == live

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from tests.fake_zendesk import FakeZendesk
+from zendesk_fake import FakeZendesk
 
 from .helpers import api_session
 

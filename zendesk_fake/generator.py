@@ -20,9 +20,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import html
+import json
 import random
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 Row = Dict[str, Any]
@@ -62,112 +64,42 @@ PRIORITIES = (None, "low", "normal", "high", "urgent")
 TICKET_TYPES = (None, "question", "incident", "problem", "task")
 CHANNELS = ("web", "email", "api", "mobile", "chat", "voice")
 
-FIRST_NAMES = (
-    "Anna", "Ben", "Chiara", "Dmitri", "Eva", "Farah", "Gustavo", "Hiro", "Ines", "Jonas",
-    "Анна", "Сергей", "محمد", "فاطمة", "Zoë", "José", "Ngozi", "Łukasz", "Søren", "李娜",
-)
-LAST_NAMES = (
-    "Andersen", "Brown", "Costa", "Dubois", "Evans", "Fischer", "García", "Hansen", "Ivanova",
-    "Jensen", "Kowalski", "Петров", "العلي", "O'Brien", "Müller", "Nakamura", "Silva", "王",
-)
-COMPANY_WORDS = (
-    "Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vehement", "Soylent",
-    "Тайга", "النخيل", "Zürich", "Cyberdyne", "Tyrell", "Wonka", "Aperture",
-)
-COMPANY_SUFFIXES = ("Ltd", "GmbH", "Inc.", "S.A.", "ООО", "Group", "Labs", "& Co")
-SUBJECTS = (
-    "Cannot log in to my account",
-    "Refund for order #{n}",
-    "Проблема с оплатой заказа {n}",
-    "لا أستطيع تسجيل الدخول إلى حسابي",
-    "App crashes on startup 💥",
-    "Invoice {n} looks wrong",
-    "Shipping delay: where is my parcel? 📦",
-    "Passwort zurücksetzen funktioniert nicht",
-    "Demande de remboursement n°{n}",
-    "配送状況について教えてください",
-    "Feature request: dark mode 🌙",
-    "Billing address change",
-    "Export to CSV \"breaks\" on <special> & characters",
-    "Urgent!!! Production is down 🔥",
-    "Question about the API rate limit",
-)
-COMMENT_LINES = (
-    "Hello, I need help with this as soon as possible.",
-    "Thanks for the quick reply! 🙏",
-    "Спасибо за быстрый ответ, всё работает.",
-    "شكرا لك على المساعدة، المشكلة ما زالت قائمة.",
-    "I attached a screenshot of the error.",
-    "Could you please check the logs on your side?",
-    "We have escalated this to our engineering team.",
-    "The fix has been deployed; please confirm it works for you.",
-    "Merci beaucoup, c'est résolu.",
-    "Line one\nLine two with <b>markup</b> & an ampersand",
-    "Order numbers: 1001, 1002 and 1003 are affected.",
-    "🎉 All good now, you can close the ticket.",
-    "ご対応ありがとうございます。",
-    "Please do not reply to this comment \u2014 internal note.",
-)
-TEXT_VALUES = ("Заметка ✅", "ملاحظة مهمة", "plain note", "emoji 🎉 party", "Straße 5", "a \"quoted\" value")
-TEXTAREA_VALUES = ("first line\nsecond line", "Многострочный\nтекст", "سطر أول\nسطر ثان", "bullet:\n- one\n- two 🚀")
-TAG_WORDS = (
-    "vip", "billing", "refund", "bug", "feature_request", "login", "password", "shipping", "delay",
-    "invoice", "api", "mobile", "android", "ios", "web", "urgent", "escalated", "churn_risk",
-    "enterprise", "trial", "onboarding", "integration", "sso", "security", "gdpr", "export",
-    "import", "performance", "outage", "follow_up", "feedback", "praise", "complaint",
-    "documentation", "training", "renewal", "upgrade", "downgrade", "cancellation", "partner",
-    "reseller", "срочно", "café", "beta", "legacy", "migration", "webhook", "sla_breach",
-    "macro_applied", "auto_closed",
-)
-GROUP_NAMES = (
-    "Support", "Billing", "Technical", "Escalations", "Sales", "VIP Care", "Отдел продаж",
-    "الدعم الفني", "Onboarding", "Legacy Team",
-)
-MACRO_TITLES = (
-    "Close and redirect to topics", "Downgrade and inform", "Ask for screenshot", "Escalate to tier 2",
-    "Refund approved", "Refund denied", "Password reset instructions", "Shipping status update",
-    "Merci et clôture", "Спасибо и закрыть",
-)
-USER_AGENTS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Version/17.4 Safari/605.1.15",
-    "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
-    "Zendesk for iPhone 7.3",
-    "Zendesk API client",
-)
-LOCATIONS = (
-    ("Copenhagen, 84, Denmark", 55.6761, 12.5683),
-    ("San Francisco, CA, United States", 37.7749, -122.4194),
-    ("Moscow, Russia", 55.7558, 37.6173),
-    ("Cairo, Egypt", 30.0444, 31.2357),
-    ("São Paulo, Brazil", -23.5505, -46.6333),
-    ("Tokyo, Japan", 35.6762, 139.6503),
-)
-TIME_ZONES = ("Copenhagen", "Pacific Time (US & Canada)", "Moscow", "Cairo", "Brasilia", "Tokyo", "UTC")
-LOCALES = ("en-US", "da", "ru", "ar", "pt-BR", "ja", "de", "fr")
+#: The fixed tables and the words the data is made of live in data/*.json.
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+def load_data(name: str) -> Any:
+    """One data file of the fake (`data/<name>.json`)."""
+    with open(DATA_DIR / f"{name}.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+_WORDS: Dict[str, List[Any]] = load_data("words")
+FIRST_NAMES = tuple(_WORDS["first_names"])
+LAST_NAMES = tuple(_WORDS["last_names"])
+COMPANY_WORDS = tuple(_WORDS["company_words"])
+COMPANY_SUFFIXES = tuple(_WORDS["company_suffixes"])
+SUBJECTS = tuple(_WORDS["subjects"])
+COMMENT_LINES = tuple(_WORDS["comment_lines"])
+TEXT_VALUES = tuple(_WORDS["text_values"])
+TEXTAREA_VALUES = tuple(_WORDS["textarea_values"])
+TAG_WORDS = tuple(_WORDS["tag_words"])
+GROUP_NAMES = tuple(_WORDS["group_names"])
+MACRO_TITLES = tuple(_WORDS["macro_titles"])
+USER_AGENTS = tuple(_WORDS["user_agents"])
+LOCATIONS = tuple((place, lat, lon) for place, lat, lon in _WORDS["locations"])
+TIME_ZONES = tuple(_WORDS["time_zones"])
+LOCALES = tuple(_WORDS["locales"])
 
 TICKET_FIELD_TYPES = (
     "text", "textarea", "checkbox", "date", "integer", "decimal", "regexp", "tagger", "multiselect", "lookup",
 )
 USER_FIELD_TYPES = ("text", "textarea", "checkbox", "date", "integer", "decimal", "regexp", "dropdown", "lookup")
 FIELD_TYPES_BY_KIND = {"ticket": TICKET_FIELD_TYPES, "user": USER_FIELD_TYPES, "organization": USER_FIELD_TYPES}
-#: (key, type, title) of the user and organization fields every account starts with.
-INITIAL_USER_FIELDS = (
-    ("customer_notes", "text", "Customer notes"),
-    ("newsletter_opt_in", "checkbox", "Newsletter opt-in"),
-    ("contract_start", "date", "Contract start"),
-    ("seats", "integer", "Seats"),
-    ("lifetime_value", "decimal", "Lifetime value"),
-    ("plan_tier", "dropdown", "Plan tier"),
-    ("account_code", "regexp", "Account code"),
-)
-INITIAL_ORG_FIELDS = (
-    ("region_notes", "text", "Region notes"),
-    ("support_tier", "dropdown", "Support tier"),
-    ("seat_count", "integer", "Seat count"),
-    ("renewal_date", "date", "Renewal date"),
-)
-SYSTEM_TICKET_FIELDS = ("subject", "description", "status", "tickettype", "priority", "group", "assignee")
+#: Titles of the system and custom ticket fields, and (key, type, title) of the user and
+#: organization fields every account starts with.
+FIELDS: Dict[str, Any] = load_data("fields")
+SYSTEM_TICKET_FIELDS = tuple(FIELDS["system_ticket_fields"])
 ACCOUNT_CODE_PATTERN = r"^[A-Z]{3}-\d{4}$"
 
 
@@ -416,20 +348,16 @@ class Account:
 
     def _build_fields(self, rng: Rng) -> None:
         created = self.start - 200 * DAY
-        titles = {"subject": "Subject", "description": "Description", "status": "Status", "tickettype": "Type",
-                  "priority": "Priority", "group": "Group", "assignee": "Assignee"}
+        titles = FIELDS["system_ticket_fields"]
         for position, ftype in enumerate(SYSTEM_TICKET_FIELDS):
             self.ticket_fields.append(self._ticket_field(ftype, titles[ftype], position, created, system=True))
-        custom_titles = {"text": "Order reference", "textarea": "Steps to reproduce", "checkbox": "Needs follow-up",
-                         "date": "Promised date", "integer": "Units affected", "decimal": "Refund amount",
-                         "regexp": "Account code", "tagger": "Product area", "multiselect": "Platforms",
-                         "lookup": "Reported on behalf of"}
+        custom_titles = FIELDS["custom_ticket_fields"]
         for offset, ftype in enumerate(TICKET_FIELD_TYPES):
             when = created + rng.between(0, 300 * DAY)
             self.ticket_fields.append(self._ticket_field(ftype, custom_titles[ftype], 100 + offset, when, system=False))
-        for position, (key, ftype, title) in enumerate(INITIAL_USER_FIELDS):
+        for position, (key, ftype, title) in enumerate(FIELDS["user_fields"]):
             self.user_fields.append(self._record_field("user", key, ftype, title, position, created + position * DAY))
-        for position, (key, ftype, title) in enumerate(INITIAL_ORG_FIELDS):
+        for position, (key, ftype, title) in enumerate(FIELDS["organization_fields"]):
             self.organization_fields.append(self._record_field("organization", key, ftype, title, position, created + position * DAY))
 
     @property
@@ -646,89 +574,45 @@ class Account:
                 "created_at": iso(created),
                 "updated_at": iso(rng.between(created, self.end)),
             })
+        self._build_fixed_tables(rng, base)
+
+    def _build_fixed_tables(self, rng: Rng, base: int) -> None:
+        """Forms, SLA policies and phone numbers from data/*.json, given this account's ids,
+        urls, groups and times."""
         field_ids = [f["id"] for f in self.ticket_fields]
-        form_specs = (("Default Ticket Form", field_ids, True), ("Billing request", field_ids[:7] + field_ids[11:14], False),
-                      ("Bug report 🐞", field_ids[:7] + field_ids[7:10] + field_ids[15:], False))
-        for position, (name, ids, default) in enumerate(form_specs):
+        for position, form in enumerate(load_data("ticket_forms")):
             fid = self.ids["ticket_form"].take()
             created = base + position * 20 * DAY
+            ranges = form.pop("field_ranges")
             self.ticket_forms.append({
                 "id": fid,
                 "url": f"{self.api}/ticket_forms/{fid}.json",
-                "name": name,
-                "raw_name": name,
-                "display_name": name,
-                "raw_display_name": name,
                 "position": position + 1,
-                "active": True,
-                "default": default,
-                "end_user_visible": True,
-                "in_all_brands": True,
-                "restricted_brand_ids": [],
-                "ticket_field_ids": list(ids),
-                "in_all_organizations": True,
-                "restricted_organization_ids": [],
-                "agent_conditions": [],
-                "end_user_conditions": [],
+                **form,
+                "ticket_field_ids": [i for start, end in ranges for i in field_ids[start:end]],
                 "created_at": iso(created),
                 "updated_at": iso(rng.between(created, self.end)),
             })
-        sla_specs = (("Urgent incidents", "incident"), ("Standard", "question"), ("Enterprise 🚀", "task"))
-        for position, (title, ticket_type) in enumerate(sla_specs):
+        for position, policy in enumerate(load_data("sla_policies")):
             sid = self.ids["sla"].take()
             created = base + position * 30 * DAY
             self.sla_policies.append({
                 "id": sid,
                 "url": f"{self.api}/slas/policies/{sid}.json",
-                "title": title,
-                "description": f"Targets for {ticket_type} tickets",
-                "position": position + 1,
-                "filter": {
-                    "all": [{"field": "type", "operator": "is", "value": ticket_type}],
-                    "any": [{"field": "priority", "operator": "is", "value": "urgent"},
-                            {"field": "via_id", "operator": "is", "value": 4}] if position == 0 else [],
-                },
-                "policy_metrics": [
-                    {"priority": p, "metric": metric, "target": target * (position + 1), "business_hours": position != 0}
-                    for p, target in (("urgent", 30), ("high", 60), ("normal", 240), ("low", 480))
-                    for metric in ("first_reply_time", "requester_wait_time")
-                ],
+                **policy,
                 "created_at": iso(created),
                 "updated_at": iso(rng.between(created, self.end)),
             })
-        for i in range(3):
+        for i, phone in enumerate(load_data("phone_numbers")):
             pid = self.ids["phone"].take()
-            number = f"+1415555{1000 + i * 111:04d}"
+            group_id = self.live_groups[i]["id"]
             self.phone_numbers.append({
                 "id": pid,
-                "number": number,
-                "display_number": f"+1 (415) 555-{1000 + i * 111:04d}",
-                "name": ("Main line", "Billing hotline", "Support DK ☎")[i],
-                "nickname": ("main", "billing", "dk")[i],
-                "country_code": "US",
-                "location": "CA",
-                "toll_free": i == 1,
-                "capabilities": {"sms": i != 2, "mms": False, "voice": True},
-                "sms_enabled": i == 0,
-                "voice_enabled": True,
-                "sms_group_id": self.live_groups[0]["id"] if i == 0 else None,
-                "default_group_id": self.live_groups[i]["id"],
-                "group_ids": [self.live_groups[i]["id"]],
-                "greeting_ids": [1000 + i],
-                "default_greeting_ids": ["voicemail_en", "available_en"],
-                "categorised_greetings": {"1": ["voicemail_en"], "2": ["available_en"]},
-                "categorised_greetings_with_sub_settings": {"1": {"voicemail_on": "voicemail_en"}},
-                "ivr_id": None,
-                "schedule_id": None,
-                "line_type": "phone",
-                "recorded": True,
-                "transcription": i == 0,
-                "outbound_enabled": True,
-                "priority": i,
-                "external": False,
+                **phone,
+                "sms_group_id": self.live_groups[0]["id"] if phone["sms_enabled"] else None,
+                "default_group_id": group_id,
+                "group_ids": [group_id],
                 "brand_id": BRAND_ID,
-                "call_recording_consent": "always",
-                "failover_number": None,
                 "token": f"tok{pid % 100_000:05d}",
                 "created_at": iso(base + i * 40 * DAY),
             })
@@ -737,7 +621,7 @@ class Account:
 
     def _comment(self, rng: Rng, audit_id: int, author_id: int, body: str, public: bool,
                  via: Row, metadata: Row, created: str) -> Row:
-        """A Comment event; also the object `/tickets/{id}/comments` serves."""
+        """A Comment event of an audit (a ticket_comments row once its ticket_id is added)."""
         attachments = self.empty_list
         if rng.random() < 0.1:
             aid = self.ids["attachment"].take()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Sequence, Tuple
 
-from tests.fake_zendesk.generator import TICKET_FIELD_TYPES, iso
+from zendesk_fake.generator import TICKET_FIELD_TYPES, iso
 
 Row = Dict[str, Any]
 

@@ -1,4 +1,4 @@
-"""Run the fake Zendesk standalone: `python -m tests.fake_zendesk --tickets N --port P --seed S`.
+"""Run the fake Zendesk standalone: `python -m zendesk_fake --tickets N --port P --seed S`.
 
 The first line printed is the base URL (scripts read it to find the server); the
 credentials follow. Serves until Ctrl-C (or SIGTERM).
@@ -16,7 +16,7 @@ from .server import FakeZendesk
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.fake_zendesk", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m zendesk_fake", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tickets", type=int, default=200, help="number of tickets to generate (default 200)")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")

@@ -178,26 +178,6 @@ class OAuthServer:
             body["refresh_token"] = refresh
         return body
 
-    def describe(self, token: AccessToken, api: str, user_id: int) -> Body:
-        """GET /api/v2/oauth/tokens/current: what Zendesk shows about the calling token."""
-        expires = None if token.expires_at is None else _iso(token.expires_at)
-        return {"token": {
-            "id": token.id,
-            "url": f"{api}/oauth/tokens/{token.id}.json",
-            "client_id": 1,
-            "user_id": user_id,
-            "token": token.value[:10] + "…",
-            "refresh_token": None if token.refresh_token is None else token.refresh_token[:10] + "…",
-            "scopes": list(token.scopes),
-            "created_at": _iso(token.created_at),
-            "expires_at": expires,
-            "used_at": _iso(self._clock()),
-        }}
-
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
 
 def _page(title: str, body: str, escape: bool = True) -> str:
     content = f"<p>{html.escape(body)}</p>" if escape else body

@@ -1,8 +1,8 @@
 """The fake Zendesk Support API: HTTP server, routing, pagination styles and fault switches.
 
-`FakeZendesk` serves a generated account (see `generator.py`) on 127.0.0.1 with the
-endpoints, pagination styles, error bodies and quirks a Zendesk replication connector
-meets (see /work/shared/zendesk-api.md), and can be told to misbehave: plan-gated
+`FakeZendesk` serves a generated account (see `generator.py`) on 127.0.0.1: the tables of
+the map in `tables.py`, with the pagination styles, error bodies and quirks a Zendesk
+replication connector meets (see docs/zendesk-api.md), and can be told to misbehave: plan-gated
 tables, rate limits, server errors, dropped connections, truncated JSON, expiring OAuth
 tokens. Every request is counted per endpoint template so tests can assert how many
 requests a client needed.
@@ -37,43 +37,24 @@ from operator import itemgetter
 from typing import Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from .generator import Account, Row, generate_account, iso, iso_to_epoch, paused_gc
+from .generator import Account, Row, generate_account, iso, paused_gc
 from .ground_truth import build_ground_truth
-from .oauth import AccessToken, OAuthServer
+from .tables import ENDPOINT_TABLES, PAGE_SIZES, TABLES_BY_NAME, FakeTable, Paging, gated_templates, minimum_requests
+from .oauth import OAuthServer
 
 JSON_TYPE = "application/json; charset=utf-8"
 TEXT_TYPE = "text/plain; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 API = "/api/v2"
 EXPORT_PREFIX = API + "/incremental/"
-EXPORT_MAX_PAGE = 1000
-LIST_MAX_PAGE = 100
+EXPORT_MAX_PAGE = PAGE_SIZES[Paging.CURSOR_EXPORT]
+LIST_MAX_PAGE = PAGE_SIZES[Paging.CURSOR_LIST]
 #: Offset pagination stops at page 100 (10,000 records) since 2023.
 OFFSET_MAX_PAGE_NUMBER = 100
 #: Exports withhold rows changed in the last minute and refuse a start_time that recent.
 EXPORT_WITHHOLD_SECONDS = 60
 #: What `x-rate-limit` reports when no limit is configured (Enterprise plan).
 DEFAULT_ACCOUNT_LIMIT = 700
-
-#: Table name -> the endpoint templates that serve it, for `plan_gated`.
-TABLE_ENDPOINTS: Dict[str, Tuple[str, ...]] = {
-    "tickets": (API + "/incremental/tickets/cursor", API + "/incremental/tickets"),
-    "ticket_metrics": (API + "/ticket_metrics", API + "/tickets/{id}/metrics"),
-    "ticket_audits": (API + "/tickets/{id}/audits", API + "/incremental/ticket_events"),
-    "ticket_comments": (API + "/tickets/{id}/comments", API + "/incremental/ticket_events"),
-    "ticket_metric_events": (API + "/incremental/ticket_metric_events",),
-    "users": (API + "/incremental/users/cursor", API + "/incremental/users"),
-    "organizations": (API + "/incremental/organizations",),
-    "groups": (API + "/groups",),
-    "group_memberships": (API + "/group_memberships",),
-    "macros": (API + "/macros",),
-    "ticket_fields": (API + "/ticket_fields",),
-    "ticket_forms": (API + "/ticket_forms",),
-    "satisfaction_ratings": (API + "/satisfaction_ratings",),
-    "sla_policies": (API + "/slas/policies",),
-    "tags": (API + "/tags",),
-    "talk_phone_numbers": (API + "/channels/voice/phone_numbers",),
-}
 
 NOT_FOUND_ENDPOINT = {"error": "InvalidEndpoint", "description": "Not found"}
 RECORD_NOT_FOUND = {"error": "RecordNotFound", "description": "Not found"}
@@ -258,6 +239,82 @@ def _int_param(req: Request, name: str, default: int, maximum: int, error: str) 
     return int(raw)
 
 
+# -- switches: name -> validator (returns the value to set, raises ValueError)
+
+Check = Callable[[str, Any], Any]
+
+
+def _one_of(*choices: str) -> Check:
+    def check(name: str, value: Any) -> Any:
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}")
+        return value
+
+    return check
+
+
+def _optional_positive_int(name: str, value: Any) -> Optional[int]:
+    if value is not None and (not isinstance(value, int) or value < 1):
+        raise ValueError(f"{name} must be None or a positive int")
+    return value
+
+
+def _optional_positive_number(name: str, value: Any) -> Optional[float]:
+    if value is not None and not value > 0:
+        raise ValueError(f"{name} must be None or > 0")
+    return value
+
+
+def _positive_seconds(name: str, value: Any) -> float:
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0")
+    return float(value)
+
+
+def _fraction(name: str, value: Any) -> float:
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name} must be within [0, 1]")
+    return float(value)
+
+
+def _plan_gated(name: str, value: Any) -> Dict[str, int]:
+    gated = dict(value or {})
+    for table, status in gated.items():
+        if table not in TABLES_BY_NAME and not str(table).startswith(API + "/"):
+            raise ValueError(f"unknown table {table!r}; use one of {sorted(TABLES_BY_NAME)} or an endpoint template")
+        if not isinstance(status, int) or not 400 <= status < 600:
+            raise ValueError(f"plan_gated status for {table!r} must be an HTTP error status")
+    return gated
+
+
+def _endpoint_templates(name: str, value: Any) -> Tuple[str, ...]:
+    return tuple(endpoint_template(path) for path in value)
+
+
+def _absolute_urls(name: str, value: Any) -> Tuple[str, ...]:
+    if isinstance(value, str) or not all(isinstance(url, str) and "://" in url for url in value):
+        raise ValueError(f"{name} must be a list of absolute URLs")
+    return tuple(value)
+
+
+#: Every switch `configure()` sets, with its check; see `FakeZendesk.configure`.
+SWITCHES: Dict[str, Check] = {
+    "plan_gated": _plan_gated,
+    "rate_limit_per_minute": _optional_positive_int,
+    "export_rate_limit_per_minute": _optional_positive_int,
+    "rate_window_seconds": _positive_seconds,
+    "export_rate_scope": _one_of("per_endpoint", "shared"),
+    "retry_after_format": _one_of("int", "multi"),
+    "error_rate": _fraction,
+    "drop_rate": _fraction,
+    "malformed_json_paths": _endpoint_templates,
+    "export_page_rows": _optional_positive_int,
+    "satisfaction_time_field": _one_of("updated_at", "created_at"),
+    "oauth_access_token_ttl": _optional_positive_number,
+    "oauth_redirect_urls": _absolute_urls,
+}
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -381,43 +438,20 @@ class FakeZendesk:
 
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
-        self._routes: List[Tuple["re.Pattern[str]", Callable[[Request, Optional[AccessToken], Tuple[str, ...]], Reply]]] = [
-            (re.compile(f"^{API}{pattern}$"), handler) for pattern, handler in (
-                (r"/incremental/tickets/cursor", self._tickets_cursor_export),
-                (r"/incremental/users/cursor", self._users_cursor_export),
-                (r"/incremental/tickets", self._tickets_time_export),
-                (r"/incremental/users", self._users_time_export),
-                (r"/incremental/organizations", self._organizations_export),
-                (r"/incremental/ticket_events", self._ticket_events_export),
-                (r"/incremental/ticket_metric_events", self._ticket_metric_events_export),
-                (r"/groups", self._groups),
-                (r"/group_memberships", self._group_memberships),
-                (r"/macros", self._macros),
-                (r"/ticket_fields", self._ticket_fields),
-                (r"/user_fields", self._user_fields),
-                (r"/organization_fields", self._organization_fields),
-                (r"/satisfaction_ratings", self._satisfaction_ratings),
-                (r"/tags", self._tags),
-                (r"/deleted_users", self._deleted_users),
-                (r"/ticket_metrics", self._ticket_metrics),
-                (r"/tickets/(\d+)/audits", self._ticket_audits),
-                (r"/tickets/(\d+)/comments", self._ticket_comments),
-                (r"/tickets/(\d+)/metrics", self._ticket_metric),
-                (r"/ticket_forms", self._ticket_forms),
-                (r"/slas/policies", self._sla_policies),
-                (r"/channels/voice/phone_numbers", self._phone_numbers),
-                (r"/users/me", self._me),
-                (r"/oauth/tokens/current", self._current_token),
-            )
+        #: Endpoint template -> the table it serves; the routes that are not a table follow.
+        self._endpoints: Dict[str, FakeTable] = {table.template: table for table in ENDPOINT_TABLES}
+        self._other_routes: List[Tuple["re.Pattern[str]", Callable[[Request, Tuple[str, ...]], Reply]]] = [
+            (re.compile(f"^{API}/tickets/(\\d+)/audits$"), self._ticket_audits),
+            (re.compile(f"^{API}/users/me$"), self._me),
         ]
 
     def _build_indexes(self) -> None:
-        account = self.account
-        self._ticket_index = ExportIndex(account.tickets, lambda t: (t["generated_timestamp"], t["id"]))
-        self._user_index = ExportIndex(account.users, lambda u: (iso_to_epoch(u["updated_at"]), u["id"]))
-        self._org_index = ExportIndex(account.organizations, lambda o: (iso_to_epoch(o["updated_at"]), o["id"]))
-        self._event_index = ExportIndex(account.audits, lambda a: (iso_to_epoch(a["created_at"]), a["id"]))
-        self._metric_event_index = ExportIndex(account.ticket_metric_events, lambda e: (iso_to_epoch(e["time"]), e["id"]))
+        """One index per export, ordered as the export serves it."""
+        self._indexes: Dict[str, ExportIndex] = {
+            table.name: ExportIndex(table.rows(self.account), table.index_key)
+            for table in ENDPOINT_TABLES
+            if table.paging in (Paging.CURSOR_EXPORT, Paging.TIME_EXPORT)
+        }
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -486,55 +520,12 @@ class FakeZendesk:
         oauth_redirect_urls: the OAuth client's registered Redirect URLs (the consent page
             refuses any other redirect_uri, and a missing one, as Zendesk does).
         """
-        for name, value in switches.items():
-            if name == "plan_gated":
-                gated = dict(value or {})
-                for table, status in gated.items():
-                    if table not in TABLE_ENDPOINTS and not str(table).startswith(API + "/"):
-                        raise ValueError(f"unknown table {table!r}; use one of {sorted(TABLE_ENDPOINTS)} or an endpoint template")
-                    if not isinstance(status, int) or not 400 <= status < 600:
-                        raise ValueError(f"plan_gated status for {table!r} must be an HTTP error status")
-                self.plan_gated = gated
-            elif name in ("rate_limit_per_minute", "export_rate_limit_per_minute"):
-                if value is not None and (not isinstance(value, int) or value < 1):
-                    raise ValueError(f"{name} must be None or a positive int")
-                setattr(self, name, value)
-            elif name == "rate_window_seconds":
-                if not value > 0:
-                    raise ValueError("rate_window_seconds must be > 0")
-                self.rate_window_seconds = float(value)
-            elif name == "export_rate_scope":
-                if value not in ("per_endpoint", "shared"):
-                    raise ValueError("export_rate_scope must be 'per_endpoint' or 'shared'")
-                self.export_rate_scope = value
-            elif name == "retry_after_format":
-                if value not in ("int", "multi"):
-                    raise ValueError("retry_after_format must be 'int' or 'multi'")
-                self.retry_after_format = value
-            elif name in ("error_rate", "drop_rate"):
-                if not 0.0 <= float(value) <= 1.0:
-                    raise ValueError(f"{name} must be within [0, 1]")
-                setattr(self, name, float(value))
-            elif name == "malformed_json_paths":
-                self.malformed_json_paths = tuple(endpoint_template(p) for p in value)
-            elif name == "satisfaction_time_field":
-                if value not in ("updated_at", "created_at"):
-                    raise ValueError("satisfaction_time_field must be 'updated_at' or 'created_at'")
-                self.satisfaction_time_field = value
-            elif name == "export_page_rows":
-                if value is not None and (not isinstance(value, int) or value < 1):
-                    raise ValueError("export_page_rows must be None or a positive int")
-                self.export_page_rows = value
-            elif name == "oauth_access_token_ttl":
-                if value is not None and not value > 0:
-                    raise ValueError("oauth_access_token_ttl must be None or > 0")
-                self.oauth_access_token_ttl = value
-            elif name == "oauth_redirect_urls":
-                if isinstance(value, str) or not all(isinstance(url, str) and "://" in url for url in value):
-                    raise ValueError("oauth_redirect_urls must be a list of absolute URLs")
-                self.oauth.redirect_urls = tuple(value)
-            else:
-                raise TypeError(f"unknown switch {name!r}")
+        unknown = sorted(set(switches) - set(SWITCHES))
+        if unknown:
+            raise TypeError(f"unknown switch {unknown[0]!r}; the switches are {sorted(SWITCHES)}")
+        checked = {name: SWITCHES[name](name, value) for name, value in switches.items()}
+        for name, value in checked.items():
+            setattr(self, name, value)
 
     @property
     def oauth_access_token_ttl(self) -> Optional[float]:
@@ -544,6 +535,14 @@ class FakeZendesk:
     def oauth_access_token_ttl(self, value: Optional[float]) -> None:
         self.oauth.access_token_ttl = value
 
+    @property
+    def oauth_redirect_urls(self) -> Tuple[str, ...]:
+        return tuple(self.oauth.redirect_urls)
+
+    @oauth_redirect_urls.setter
+    def oauth_redirect_urls(self, value: Tuple[str, ...]) -> None:
+        self.oauth.redirect_urls = tuple(value)
+
     # ------------------------------------------------------------------ data changes
 
     def mutate(self, seed: int = 2, fraction: float = 0.01) -> Dict[str, Any]:
@@ -552,12 +551,12 @@ class FakeZendesk:
             summary = self.account.mutate(seed, fraction)
             tickets = self.account.tickets
             moved = summary["tickets_updated"] + summary["tickets_deleted"] + summary["tickets_created"]
-            self._ticket_index.refile([tickets[tid - 1] for tid in moved])
-            self._user_index.refile([self._users_by_id[uid] for uid in summary["users_updated"] + summary["users_deleted"]])
-            self._org_index.refile([self._orgs_by_id[oid] for oid in summary["organizations_updated"]])
-            self._event_index.append(self.account.audits[len(self.account.audits) - len(summary["audits_created"]):])
+            self._indexes["tickets"].refile([tickets[tid - 1] for tid in moved])
+            self._indexes["users"].refile([self._users_by_id[uid] for uid in summary["users_updated"] + summary["users_deleted"]])
+            self._indexes["organizations"].refile([self._orgs_by_id[oid] for oid in summary["organizations_updated"]])
+            self._indexes["ticket_audits"].append(self.account.audits[len(self.account.audits) - len(summary["audits_created"]):])
             new_events = len(summary["ticket_metric_events_created"])
-            self._metric_event_index.append(self.account.ticket_metric_events[len(self.account.ticket_metric_events) - new_events:])
+            self._indexes["ticket_metric_events"].append(self.account.ticket_metric_events[len(self.account.ticket_metric_events) - new_events:])
             self._version += 1
         return summary
 
@@ -570,12 +569,12 @@ class FakeZendesk:
         with self._lock:
             definition, moved = self.account.add_custom_field(kind, type)
             if "tickets" in moved:
-                self._ticket_index.refile([self.account.tickets[tid - 1] for tid in moved["tickets"]])
-                self._event_index.append(self.account.audits[len(self.account.audits) - len(moved["audits"]):])
+                self._indexes["tickets"].refile([self.account.tickets[tid - 1] for tid in moved["tickets"]])
+                self._indexes["ticket_audits"].append(self.account.audits[len(self.account.audits) - len(moved["audits"]):])
             if "users" in moved:
-                self._user_index.refile([self._users_by_id[uid] for uid in moved["users"]])
+                self._indexes["users"].refile([self._users_by_id[uid] for uid in moved["users"]])
             if "organizations" in moved:
-                self._org_index.refile([self._orgs_by_id[oid] for oid in moved["organizations"]])
+                self._indexes["organizations"].refile([self._orgs_by_id[oid] for oid in moved["organizations"]])
             self._version += 1
             copied: Dict[str, Any] = json.loads(json.dumps(definition))
         return copied
@@ -594,6 +593,11 @@ class FakeZendesk:
         """Per table, the rows a correct replica holds now (see ground_truth.py)."""
         with self._lock:
             return build_ground_truth(self.account)
+
+    def minimum_requests(self) -> Dict[str, int]:
+        """Per endpoint template, the fewest requests a full sync of the account needs now."""
+        with self._lock:
+            return minimum_requests(self.account)
 
     # ------------------------------------------------------------------ OAuth helpers
 
@@ -657,7 +661,7 @@ class FakeZendesk:
             return self._oauth_endpoint(req), False
         if not req.route.startswith(API + "/"):
             return json_reply(404, NOT_FOUND_ENDPOINT), False
-        refused, token = self._authenticate(req)
+        refused = self._authenticate(req)
         if refused is not None:
             refused.headers.update(self._rate_headers(time.monotonic()))
             return refused, False
@@ -665,7 +669,7 @@ class FakeZendesk:
         if throttled is not None:
             throttled.headers.update(rate_headers)
             return throttled, False
-        reply = self._gate(req) or self._injected_error() or self._route(req, token)
+        reply = self._gate(req) or self._injected_error() or self._route(req)
         reply.headers.update(rate_headers)
         if reply.status == 200 and req.template in self.malformed_json_paths:
             reply.body = reply.body[: len(reply.body) // 2]
@@ -673,23 +677,24 @@ class FakeZendesk:
                 self._statuses[f"malformed {req.template}"] += 1
         return reply, self._roll(self.drop_rate)
 
-    def _authenticate(self, req: Request) -> Tuple[Optional[Reply], Optional[AccessToken]]:
+    def _authenticate(self, req: Request) -> Optional[Reply]:
+        """None when the request carries valid credentials, else the refusal Zendesk sends."""
         scheme, _, credentials = (req.headers.get("Authorization") or "").partition(" ")
         if scheme.lower() == "bearer":
             token = self.oauth.authenticate(credentials.strip())
             if token is None:
-                return json_reply(401, BEARER_AUTH_FAILED), None
+                return json_reply(401, BEARER_AUTH_FAILED)
             if "read" not in token.scopes:
-                return json_reply(403, MISSING_READ_SCOPE), None
-            return None, token
+                return json_reply(403, MISSING_READ_SCOPE)
+            return None
         if scheme.lower() == "basic":
             try:
                 user, _, password = base64.b64decode(credentials.strip(), validate=True).decode("utf-8").partition(":")
             except (binascii.Error, UnicodeDecodeError):
                 user = password = ""
             if user == f"{self.email}/token" and secrets.compare_digest(password.encode(), self.api_token.encode()):
-                return None, None
-        return json_reply(401, BASIC_AUTH_FAILED, {"WWW-Authenticate": 'Basic realm="Web Password"'}), None
+                return None
+        return json_reply(401, BASIC_AUTH_FAILED, {"WWW-Authenticate": 'Basic realm="Web Password"'})
 
     def _roll(self, rate: float) -> bool:
         if rate <= 0.0:
@@ -708,7 +713,7 @@ class FakeZendesk:
 
     def _gate(self, req: Request) -> Optional[Reply]:
         for table, status in self.plan_gated.items():
-            if req.template in TABLE_ENDPOINTS.get(table, (table,)):
+            if req.template in (gated_templates(table) if table in TABLES_BY_NAME else (table,)):
                 if req.template.startswith(API + "/channels/"):
                     # The Talk API answers plain HTTP errors, not Zendesk's JSON envelope.
                     return text_reply(status, HTTPStatus(status).phrase)
@@ -773,18 +778,36 @@ class FakeZendesk:
 
     # -- routing
 
-    def _route(self, req: Request, token: Optional[AccessToken]) -> Reply:
+    def _route(self, req: Request) -> Reply:
         if req.method != "GET":
             return json_reply(404, NOT_FOUND_ENDPOINT)
-        for pattern, handler in self._routes:
-            match = pattern.match(req.route)
-            if match:
-                try:
-                    with self._lock:
-                        return handler(req, token, match.groups())
-                except Refusal as refusal:
-                    return refusal.reply
+        try:
+            with self._lock:
+                table = self._endpoints.get(req.route)
+                if table is not None:
+                    return self._serve(table, req)
+                for pattern, handler in self._other_routes:
+                    match = pattern.match(req.route)
+                    if match:
+                        return handler(req, match.groups())
+        except Refusal as refusal:
+            return refusal.reply
         return json_reply(404, NOT_FOUND_ENDPOINT)
+
+    def _serve(self, table: FakeTable, req: Request) -> Reply:
+        """A table's endpoint, paged the way the map says."""
+        if table.paging is Paging.CURSOR_EXPORT:
+            return self._cursor_export(req, table)
+        if table.paging is Paging.TIME_EXPORT:
+            return self._time_export(req, table)
+        view = self._view(table)
+        if table.time_filtered:
+            view = self._time_filtered(req, view)
+        if table.paging is Paging.CURSOR_LIST:
+            return self._list(req, table.data_key, view)
+        if table.paging is Paging.OFFSET_LIST:
+            return self._offset_list(req, table.data_key, view.rows)
+        return self._unpaginated(table.data_key, view.rows)
 
     def _oauth_endpoint(self, req: Request) -> Reply:
         if req.route == "/oauth/tokens" and req.method == "POST":
@@ -833,48 +856,28 @@ class FakeZendesk:
 
     # -- exports
 
-    def _ticket_out(self, req: Request) -> Callable[[Row], Row]:
-        with_metrics = "metric_sets" in req.query.get("include", "").split(",")
-        metric_sets = self.account.metric_sets
-
-        def serialize(ticket: Row) -> Row:
-            row = dict(ticket)
-            row["fields"] = ticket["custom_fields"]
-            if with_metrics:
-                metric_set = metric_sets.get(ticket["id"])
-                if metric_set is not None:
-                    row["metric_set"] = metric_set
-            return row
-
-        return serialize
-
-    def _cursor_export(self, req: Request, key: str, index: ExportIndex, serialize: Callable[[Row], Row],
-                       skip: Optional[Callable[[Row], bool]] = None) -> Reply:
+    def _cursor_export(self, req: Request, table: FakeTable) -> Reply:
         per_page = self._export_page(req)
+        index = self._indexes[table.name]
+        serialize = table.serializer(req.query, self.account)
         cursor = req.query.get("cursor")
         if cursor:
             position = decode_export_cursor(cursor)
         else:
             position = (self._start_time(req), 0)
             cursor = encode_export_cursor(position)
-        i = index.first_after(position)
+        first = index.first_after(position)
         end = index.visible_end(self._cutoff())
-        rows: List[Row] = []
-        last = position
-        while i < end and len(rows) < per_page:
-            row = index.rows[i]
-            last = index.keys[i]
-            i += 1
-            if skip is None or not skip(row):
-                rows.append(serialize(row))
-        after = encode_export_cursor(last)
+        stop = min(end, first + per_page)
+        rows = [serialize(row) for row in index.rows[first:stop]]
+        after = encode_export_cursor(index.keys[stop - 1] if stop > first else position)
         return json_reply(200, {
-            key: rows,
+            table.data_key: rows,
             "after_url": self._link(req, ("start_time", "cursor"), cursor=after),
             "before_url": self._link(req, ("start_time", "cursor"), cursor=cursor),
             "after_cursor": after,
             "before_cursor": cursor,
-            "end_of_stream": i >= end,
+            "end_of_stream": stop >= end,
         })
 
     def _export_page(self, req: Request) -> int:
@@ -882,21 +885,12 @@ class FakeZendesk:
         per_page = _int_param(req, "per_page", EXPORT_MAX_PAGE, EXPORT_MAX_PAGE, "InvalidValue")
         return min(per_page, self.export_page_rows or per_page)
 
-    def _tickets_cursor_export(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        def deleted(ticket: Row) -> bool:
-            return bool(ticket["status"] == "deleted")
-
-        skip = deleted if req.query.get("exclude_deleted") == "true" else None
-        return self._cursor_export(req, "tickets", self._ticket_index, self._ticket_out(req), skip)
-
-    def _users_cursor_export(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        return self._cursor_export(req, "users", self._user_index, lambda u: u)
-
-    def _time_export(self, req: Request, key: str, index: ExportIndex, serialize: Callable[[Row], Row],
-                     with_end_of_stream: bool = True) -> Reply:
+    def _time_export(self, req: Request, table: FakeTable) -> Reply:
         """Time-based export: the page is widened to finish its last second, and `next_page`
         restarts at that second, so rows of the boundary second come again (Zendesk does this)."""
         per_page = self._export_page(req)
+        index = self._indexes[table.name]
+        serialize = table.serializer(req.query, self.account)
         start = self._start_time(req)
         first = index.first_from(start)
         visible = index.visible_end(self._cutoff())
@@ -906,100 +900,61 @@ class FakeZendesk:
             end_time = index.keys[end - 1][0]
             end = min(visible, index.first_from(end_time + 1))
         rows = [serialize(row) for row in index.rows[first:end]] if end > first else []
-        payload: Dict[str, Any] = {key: rows, "next_page": self._link(req, ("start_time",), start_time=end_time),
+        payload: Dict[str, Any] = {table.data_key: rows,
+                                   "next_page": self._link(req, ("start_time",), start_time=end_time),
                                    "count": len(rows)}
-        if with_end_of_stream:
+        if table.end_of_stream:
             payload["end_of_stream"] = len(rows) < per_page
         payload["end_time"] = end_time
         return json_reply(200, payload)
 
-    def _tickets_time_export(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        return self._time_export(req, "tickets", self._ticket_index, self._ticket_out(req))
-
-    def _users_time_export(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        return self._time_export(req, "users", self._user_index, lambda u: u)
-
-    def _organizations_export(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        return self._time_export(req, "organizations", self._org_index, lambda o: o)
-
-    def _ticket_events_export(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        with_comments = "comment_events" in req.query.get("include", "").split(",")
-
-        def serialize(audit: Row) -> Row:
-            children: List[Row] = []
-            comment: Optional[Row] = None
-            for event in audit["events"]:
-                if event["type"] == "Comment":
-                    comment = event
-                    if not with_comments:
-                        continue
-                children.append({**event, "event_type": event["type"]})
-            return {
-                "id": audit["id"],
-                "ticket_id": audit["ticket_id"],
-                "timestamp": iso_to_epoch(audit["created_at"]),
-                "created_at": audit["created_at"],
-                "updater_id": audit["author_id"],
-                "via": audit["via"]["channel"],
-                "via_reference_id": None,
-                "system": audit["metadata"]["system"],
-                "event_type": "Audit",
-                "comment_present": comment is not None,
-                "comment_public": bool(comment and comment["public"]),
-                "child_events": children,
-            }
-
-        return self._time_export(req, "ticket_events", self._event_index, serialize)
-
-    def _ticket_metric_events_export(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        if "page[size]" in req.query or "page[after]" in req.query:
-            start = self._start_time(req)
-            index = self._metric_event_index
-            first = index.first_from(start)
-            visible = index.visible_end(self._cutoff())
-            view = ListView("time,id", index.keys[first:visible], index.rows[first:visible])
-            return self._cursor_list(req, "ticket_metric_events", view)
-        return self._time_export(req, "ticket_metric_events", self._metric_event_index, lambda e: e,
-                                 with_end_of_stream=False)
-
     # -- lists
 
-    def _view(self, name: str, order: str, rows: Callable[[], Iterable[Row]], key: Callable[[Row], Key]) -> ListView:
+    def _view(self, table: FakeTable) -> ListView:
         """A list in its endpoint's order, cached until the account changes."""
-        cached = self._list_cache.get(name)
+        cached = self._list_cache.get(table.name)
         if cached is not None and cached[0] == self._version:
             return cached[1]
-        ordered = sorted(rows(), key=key)
-        view = ListView(order, [key(row) for row in ordered], ordered)
-        self._list_cache[name] = (self._version, view)
+        ordered = sorted(table.rows(self.account), key=table.sort_key)
+        view = ListView(",".join(table.order), [table.sort_key(row) for row in ordered], ordered)
+        self._list_cache[table.name] = (self._version, view)
         return view
+
+    def _time_filtered(self, req: Request, view: ListView) -> ListView:
+        """`start_time` / `end_time` (epoch) filter on updated_at (or on created_at, with
+        `satisfaction_time_field`): start <= time < end."""
+        start, end = _epoch_param(req, "start_time"), _epoch_param(req, "end_time")
+        if start is None and end is None:
+            return view
+        low = iso(start) if start is not None else ""
+        high = iso(end) if end is not None else "9999"
+        field = self.satisfaction_time_field
+        # ISO strings of one format order like the instants they name.
+        return _filtered(view, lambda r: low <= r[field] < high)
 
     def _list(self, req: Request, data_key: str, view: ListView) -> Reply:
         """Cursor pagination with page[size], offset pagination without (Zendesk's fallback)."""
-        if any(k in req.query for k in ("page[size]", "page[after]", "page[before]")):
+        if "page[before]" in req.query:
+            # Zendesk pages backwards too; no client of this fake does, so it is not served.
+            raise bad_request("InvalidPaginationParameter", "page[before] is not served by the fake Zendesk")
+        if any(k in req.query for k in ("page[size]", "page[after]")):
             return self._cursor_list(req, data_key, view)
         return self._offset_list(req, data_key, view.rows)
 
     def _cursor_list(self, req: Request, data_key: str, view: ListView) -> Reply:
         size = _int_param(req, "page[size]", LIST_MAX_PAGE, LIST_MAX_PAGE, "InvalidPaginationParameter")
         total = len(view.rows)
-        if req.query.get("page[before]"):
-            stop = bisect.bisect_left(view.keys, decode_list_cursor(view.order, req.query["page[before]"]))
-            first = max(0, stop - size)
-            has_more = first > 0
-        else:
-            first = 0
-            if req.query.get("page[after]"):
-                first = bisect.bisect_right(view.keys, decode_list_cursor(view.order, req.query["page[after]"]))
-            stop = min(total, first + size)
-            has_more = stop < total
+        first = 0
+        if req.query.get("page[after]"):
+            first = bisect.bisect_right(view.keys, decode_list_cursor(view.order, req.query["page[after]"]))
+        stop = min(total, first + size)
         rows = view.rows[first:stop]
         after = encode_list_cursor(view.order, view.keys[stop - 1]) if rows else None
         before = encode_list_cursor(view.order, view.keys[first]) if rows else None
         drop = ("page[after]", "page[before]")
         return json_reply(200, {
             data_key: rows,
-            "meta": {"has_more": has_more, "after_cursor": after, "before_cursor": before},
+            "meta": {"has_more": stop < total, "after_cursor": after, "before_cursor": before},
             "links": {
                 "prev": self._link(req, drop, **{"page[before]": before}) if rows and first > 0 else None,
                 "next": self._link(req, drop, **{"page[after]": after}) if rows and stop < total else None,
@@ -1024,92 +979,20 @@ class FakeZendesk:
             "count": len(rows),
         })
 
-    def _groups(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        view = self._view("groups", "name,id", lambda: self.account.groups, lambda g: (g["name"], g["id"]))
-        if req.query.get("exclude_deleted") == "true":
-            view = _filtered(view, lambda g: not g["deleted"])
-        return self._list(req, "groups", view)
-
-    def _group_memberships(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        return self._list(req, "group_memberships", self._view("group_memberships", "id", lambda: self.account.group_memberships, lambda m: (m["id"],)))
-
-    def _macros(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        return self._list(req, "macros", self._view("macros", "title,id", lambda: self.account.macros, lambda m: (m["title"], m["id"])))
-
-    def _ticket_fields(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        return self._list(req, "ticket_fields", self._view("ticket_fields", "id", lambda: self.account.ticket_fields, lambda f: (f["id"],)))
-
-    def _user_fields(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        return self._list(req, "user_fields", self._view("user_fields", "position,id", lambda: self.account.user_fields, lambda f: (f["position"], f["id"])))
-
-    def _organization_fields(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        return self._list(req, "organization_fields", self._view("organization_fields", "position,id", lambda: self.account.organization_fields, lambda f: (f["position"], f["id"])))
-
-    def _satisfaction_ratings(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        """`start_time` / `end_time` (epoch) filter on updated_at (or on created_at, with
-        `satisfaction_time_field`): start <= time < end."""
-        view = self._view("satisfaction_ratings", "id", lambda: self.account.satisfaction_ratings, lambda r: (r["id"],))
-        start, end = _epoch_param(req, "start_time"), _epoch_param(req, "end_time")
-        if start is not None or end is not None:
-            low = iso(start) if start is not None else ""
-            high = iso(end) if end is not None else "9999"
-            field = self.satisfaction_time_field
-            # ISO strings of one format order like the instants they name.
-            view = _filtered(view, lambda r: low <= r[field] < high)
-        return self._list(req, "satisfaction_ratings", view)
-
-    def _tags(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        return self._list(req, "tags", self._view("tags", "-score,name", lambda: self.account.tags, lambda t: (-t["count"], t["name"])))
-
-    def _deleted_users(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        def deleted() -> List[Row]:
-            fields = ("id", "name", "email", "phone", "shared_phone_number", "photo", "locale", "locale_id",
-                      "time_zone", "organization_id", "role", "active", "created_at", "updated_at")
-            return [{**{f: u[f] for f in fields}, "url": f"{self.account.api}/deleted_users/{u['id']}.json"}
-                    for u in self.account.users if not u["active"]]
-
-        return self._list(req, "deleted_users", self._view("deleted_users", "id", deleted, lambda u: (u["id"],)))
-
-    def _ticket_metrics(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        return self._list(req, "ticket_metrics", self._view("ticket_metrics", "id", lambda: self.account.metric_sets.values(), lambda m: (m["id"],)))
-
-    def _live_ticket(self, ticket_id: str) -> Row:
-        tid = int(ticket_id)
-        tickets = self.account.tickets
-        if not 1 <= tid <= len(tickets) or tickets[tid - 1]["status"] == "deleted":
-            raise Refusal(json_reply(404, RECORD_NOT_FOUND))
-        return tickets[tid - 1]
-
-    def _ticket_audits(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        ticket = self._live_ticket(ids[0])
-        audits = self.account.audits_by_ticket.get(ticket["id"], [])
-        return self._list(req, "audits", ListView("created_at,id", [(a["created_at"], a["id"]) for a in audits], audits))
-
-    def _ticket_comments(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        ticket = self._live_ticket(ids[0])
-        comments = [e for a in self.account.audits_by_ticket.get(ticket["id"], []) for e in a["events"] if e["type"] == "Comment"]
-        return self._list(req, "comments", ListView("created_at,id", [(c["created_at"], c["id"]) for c in comments], comments))
-
-    def _ticket_metric(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        ticket = self._live_ticket(ids[0])
-        return json_reply(200, {"ticket_metric": self.account.metric_sets[ticket["id"]]})
-
     def _unpaginated(self, data_key: str, rows: List[Row]) -> Reply:
         return json_reply(200, {data_key: rows, "next_page": None, "previous_page": None, "count": len(rows)})
 
-    def _ticket_forms(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        return self._unpaginated("ticket_forms", sorted(self.account.ticket_forms, key=lambda f: (f["position"], f["id"])))
+    # -- routes that are no table
 
-    def _sla_policies(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        return self._unpaginated("sla_policies", sorted(self.account.sla_policies, key=lambda p: (p["position"], p["id"])))
+    def _ticket_audits(self, req: Request, ids: Tuple[str, ...]) -> Reply:
+        """A live ticket's audits (the source's `audits_mode="per_ticket"`); 404 for a
+        deleted or unknown ticket."""
+        tid = int(ids[0])
+        tickets = self.account.tickets
+        if not 1 <= tid <= len(tickets) or tickets[tid - 1]["status"] == "deleted":
+            raise Refusal(json_reply(404, RECORD_NOT_FOUND))
+        audits = self.account.audits_by_ticket.get(tid, [])
+        return self._list(req, "audits", ListView("created_at,id", [(a["created_at"], a["id"]) for a in audits], audits))
 
-    def _phone_numbers(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        return self._offset_list(req, "phone_numbers", self.account.phone_numbers)
-
-    def _me(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
+    def _me(self, req: Request, ids: Tuple[str, ...]) -> Reply:
         return json_reply(200, {"user": self.account.users[0]})
-
-    def _current_token(self, req: Request, token: Optional[AccessToken], ids: Tuple[str, ...]) -> Reply:
-        if token is None:
-            return json_reply(404, RECORD_NOT_FOUND)
-        return json_reply(200, self.oauth.describe(token, self.account.api, self.account.users[0]["id"]))

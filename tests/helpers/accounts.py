@@ -9,8 +9,8 @@ from typing import Any, Dict, Iterator, List, Tuple
 import dlt
 import duckdb
 
-from tests.conftest import FAST_LIMITS
-from tests.fake_zendesk import FakeZendesk
+from tests.helpers import FAST_LIMITS
+from zendesk_fake import FakeZendesk
 from zendesk import TABLE_NAMES
 
 SHARED_DATASET = "zendesk_all"

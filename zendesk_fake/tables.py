@@ -1,0 +1,234 @@
+"""The fake's table map: every table it serves, in one place.
+
+Each `FakeTable` says where the table is served (path, data key, pagination style, order),
+where its rows come from, what closes it when plan-gated, and how the ground truth keys it.
+The server routes from this map, the ground truth is built from it, the fake's replica
+test walks it and the benchmark derives its theoretical minimum of requests from it, so a
+new list table is one line here (plus its rows: a generated list or a data file).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+
+from .generator import Account, Row, iso_to_epoch
+
+API = "/api/v2"
+
+
+class Paging(enum.Enum):
+    """How an endpoint pages, as Zendesk does it."""
+
+    #: `start_time` then opaque `cursor`s, `end_of_stream` on the last page.
+    CURSOR_EXPORT = "cursor_export"
+    #: `start_time` pages; each ends at `end_time` and is widened to finish its last second.
+    TIME_EXPORT = "time_export"
+    #: `page[size]`/`page[after]`, offset pages (`page`, `per_page`) without them.
+    CURSOR_LIST = "cursor_list"
+    #: Offset pages only (`page`, `per_page`).
+    OFFSET_LIST = "offset_list"
+    #: Every row on one page.
+    SINGLE_PAGE = "single_page"
+
+
+#: The most rows one page may hold; None: one page holds everything.
+PAGE_SIZES: Dict[Paging, Optional[int]] = {
+    Paging.CURSOR_EXPORT: 1000,
+    Paging.TIME_EXPORT: 1000,
+    Paging.CURSOR_LIST: 100,
+    Paging.OFFSET_LIST: 100,
+    Paging.SINGLE_PAGE: None,
+}
+
+Serializer = Callable[[Mapping[str, str], Account], Callable[[Row], Row]]
+
+
+def as_stored(query: Mapping[str, str], account: Account) -> Callable[[Row], Row]:
+    """Rows go out as the account stores them."""
+    return _same
+
+
+def _same(row: Row) -> Row:
+    return row
+
+
+def _includes(query: Mapping[str, str]) -> List[str]:
+    return query.get("include", "").split(",")
+
+
+def ticket_out(query: Mapping[str, str], account: Account) -> Callable[[Row], Row]:
+    """A ticket as the export serves it: `fields` repeats `custom_fields`, and
+    `include=metric_sets` side-loads the ticket's metric set."""
+    with_metrics = "metric_sets" in _includes(query)
+    metric_sets = account.metric_sets
+
+    def serialize(ticket: Row) -> Row:
+        row = dict(ticket)
+        row["fields"] = ticket["custom_fields"]
+        if with_metrics:
+            metric_set = metric_sets.get(ticket["id"])
+            if metric_set is not None:
+                row["metric_set"] = metric_set
+        return row
+
+    return serialize
+
+
+def ticket_event_out(query: Mapping[str, str], account: Account) -> Callable[[Row], Row]:
+    """An audit as a ticket event: its events become child events, comments only with
+    `include=comment_events`."""
+    with_comments = "comment_events" in _includes(query)
+
+    def serialize(audit: Row) -> Row:
+        children: List[Row] = []
+        comment: Optional[Row] = None
+        for event in audit["events"]:
+            if event["type"] == "Comment":
+                comment = event
+                if not with_comments:
+                    continue
+            children.append({**event, "event_type": event["type"]})
+        return {
+            "id": audit["id"],
+            "ticket_id": audit["ticket_id"],
+            "timestamp": iso_to_epoch(audit["created_at"]),
+            "created_at": audit["created_at"],
+            "updater_id": audit["author_id"],
+            "via": audit["via"]["channel"],
+            "via_reference_id": None,
+            "system": audit["metadata"]["system"],
+            "event_type": "Audit",
+            "comment_present": comment is not None,
+            "comment_public": bool(comment and comment["public"]),
+            "child_events": children,
+        }
+
+    return serialize
+
+
+def live_metric_sets(account: Account) -> List[Row]:
+    """Metric sets of the tickets that have one (deleted tickets lose theirs)."""
+    return [m for t in account.tickets if (m := account.metric_sets.get(t["id"])) is not None]
+
+
+def comments(account: Account) -> List[Row]:
+    """Comment events of every audit, each with its ticket's id."""
+    return [
+        {**event, "ticket_id": audit["ticket_id"]}
+        for audit in account.audits
+        for event in audit["events"]
+        if event["type"] == "Comment"
+    ]
+
+
+def _attribute(name: str) -> Callable[[Account], List[Row]]:
+    def rows(account: Account) -> List[Row]:
+        return list(getattr(account, name))
+
+    rows.__name__ = name
+    return rows
+
+
+@dataclass(frozen=True)
+class FakeTable:
+    """One table of the fake: where it is served and what a replica of it holds."""
+
+    #: The table's name (ground truth, `plan_gated`); for definitions, the endpoint's.
+    name: str
+    #: Path under /api/v2.
+    path: str
+    data_key: str
+    paging: Paging
+    #: Fields the endpoint orders by; "-field" descending. Exports: (timestamp field, "id").
+    order: Tuple[str, ...]
+    #: The rows: those served (unless `served_by`) and those a replica holds.
+    rows: Callable[[Account], Iterable[Row]]
+    #: The key a replica holds the rows by (the ground truth is ordered by it).
+    key: str = "id"
+    #: How a served row looks (side-loads, renamed fields).
+    serializer: Serializer = as_stored
+    #: The table comes on another table's pages (a side-load or child events).
+    served_by: Optional[str] = None
+    #: Other endpoint templates that read the table: plan gating closes them too.
+    more_paths: Tuple[str, ...] = ()
+    #: False for definitions that type custom columns without being a table.
+    in_truth: bool = True
+    #: Time exports: whether pages say `end_of_stream`.
+    end_of_stream: bool = True
+    #: `start_time`/`end_time` (epoch) narrow the list on the `satisfaction_time_field` switch.
+    time_filtered: bool = False
+
+    @property
+    def template(self) -> str:
+        """The endpoint template requests are counted under."""
+        return API + self.path
+
+    def index_key(self, row: Row) -> Tuple[int, int]:
+        """(epoch, id) of an export row, from its timestamp field."""
+        stamp = row[self.order[0]]
+        return (stamp if isinstance(stamp, int) else iso_to_epoch(stamp), row["id"])
+
+    def sort_key(self, row: Row) -> Tuple[Any, ...]:
+        return tuple(-row[f[1:]] if f.startswith("-") else row[f] for f in self.order)
+
+
+# Short names, so that each table of the map reads as one entry.
+E, T, C, O, S = Paging.CURSOR_EXPORT, Paging.TIME_EXPORT, Paging.CURSOR_LIST, Paging.OFFSET_LIST, Paging.SINGLE_PAGE
+_a = _attribute
+
+TABLES: Tuple[FakeTable, ...] = (
+    FakeTable("tickets", "/incremental/tickets/cursor", "tickets", E, ("generated_timestamp", "id"), _a("tickets"),
+              serializer=ticket_out),
+    FakeTable("ticket_metrics", "/incremental/tickets/cursor", "tickets", E, ("id",), live_metric_sets,
+              served_by="tickets"),
+    FakeTable("ticket_audits", "/incremental/ticket_events", "ticket_events", T, ("created_at", "id"), _a("audits"),
+              serializer=ticket_event_out, more_paths=(API + "/tickets/{id}/audits",)),
+    FakeTable("ticket_comments", "/incremental/ticket_events", "ticket_events", T, ("id",), comments,
+              served_by="ticket_audits"),
+    FakeTable("ticket_metric_events", "/incremental/ticket_metric_events", "ticket_metric_events", T, ("time", "id"),
+              _a("ticket_metric_events"), end_of_stream=False),
+    FakeTable("users", "/incremental/users/cursor", "users", E, ("updated_at", "id"), _a("users")),
+    FakeTable("organizations", "/incremental/organizations", "organizations", T, ("updated_at", "id"),
+              _a("organizations")),
+    FakeTable("groups", "/groups", "groups", C, ("name", "id"), _a("groups")),
+    FakeTable("group_memberships", "/group_memberships", "group_memberships", C, ("id",), _a("group_memberships")),
+    FakeTable("macros", "/macros", "macros", C, ("title", "id"), _a("macros")),
+    FakeTable("ticket_fields", "/ticket_fields", "ticket_fields", C, ("id",), _a("ticket_fields")),
+    FakeTable("user_fields", "/user_fields", "user_fields", C, ("position", "id"), _a("user_fields"), in_truth=False),
+    FakeTable("organization_fields", "/organization_fields", "organization_fields", C, ("position", "id"),
+              _a("organization_fields"), in_truth=False),
+    FakeTable("ticket_forms", "/ticket_forms", "ticket_forms", S, ("position", "id"), _a("ticket_forms")),
+    FakeTable("satisfaction_ratings", "/satisfaction_ratings", "satisfaction_ratings", C, ("id",),
+              _a("satisfaction_ratings"), time_filtered=True),
+    FakeTable("sla_policies", "/slas/policies", "sla_policies", S, ("position", "id"), _a("sla_policies")),
+    FakeTable("tags", "/tags", "tags", C, ("-count", "name"), _a("tags"), key="name"),
+    FakeTable("talk_phone_numbers", "/channels/voice/phone_numbers", "phone_numbers", O, ("id",),
+              _a("phone_numbers")),
+)
+
+TABLES_BY_NAME: Dict[str, FakeTable] = {table.name: table for table in TABLES}
+#: The tables a replica holds (the ground truth's keys), in map order.
+TRUTH_TABLES: Tuple[str, ...] = tuple(t.name for t in TABLES if t.in_truth)
+#: The tables that own an endpoint (the others come on their pages).
+ENDPOINT_TABLES: Tuple[FakeTable, ...] = tuple(t for t in TABLES if t.served_by is None)
+
+
+def gated_templates(name: str) -> Tuple[str, ...]:
+    """Endpoint templates that plan gating of table `name` closes: the endpoint it is
+    read from and the others that read it."""
+    table = TABLES_BY_NAME[name]
+    return (table.template, *table.more_paths)
+
+
+def minimum_requests(account: Account) -> Dict[str, int]:
+    """Per endpoint template, the fewest requests a full sync needs: ⌈rows / the largest
+    page⌉, and one for an empty endpoint or a single-page one."""
+    minimum = {}
+    for table in ENDPOINT_TABLES:
+        page = PAGE_SIZES[table.paging]
+        rows = sum(1 for _ in table.rows(account))
+        minimum[table.template] = max(1, math.ceil(rows / page)) if page else 1
+    return minimum
