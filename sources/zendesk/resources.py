@@ -187,7 +187,7 @@ class SourceContext:
             try:
                 # User and organization fields need a Team plan or better; without them the
                 # values still load, untyped. Ticket fields are always readable by admins.
-                for page, _ in self.client.pages(
+                for page in self.client.pages(
                     endpoint,
                     list_paginator(endpoint),
                     list_params(endpoint),
@@ -280,7 +280,7 @@ def _export_pages(
     if not budget.take():
         mark_batch(name, drained=False)
         return
-    for page, _ in ctx.client.pages(endpoint, paginator, {"per_page": endpoint.page_size, **endpoint.params}):
+    for page in ctx.client.pages(endpoint, paginator, {"per_page": endpoint.page_size, **endpoint.params}):
         pages += 1
         progress.export_page(name, endpoint.export_cursor, paginator, page)
         if page:
@@ -341,7 +341,7 @@ def _full_list(
     ctx.run()
     endpoint = spec.endpoint
     params = {**list_params(endpoint), **(extra_params or {})}
-    for page, _ in ctx.client.pages(
+    for page in ctx.client.pages(
         endpoint, list_paginator(endpoint), params, table=spec.name, plan_gated=spec.plan_gated
     ):
         yield page
@@ -655,7 +655,7 @@ def _ticket_audits(ctx: SourceContext, endpoint: Endpoint, ticket_id: int) -> Li
     rows: List[Row] = []
     path = endpoint.path.format(id=ticket_id)
     try:
-        for audits, _ in ctx.client.pages(
+        for audits in ctx.client.pages(
             endpoint, list_paginator(endpoint), list_params(endpoint), path=path, plan_gated=True
         ):
             for audit in audits:
