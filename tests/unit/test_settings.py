@@ -13,8 +13,11 @@ from zendesk.settings import (
     LIST_PAGE_SIZE,
     TABLES,
     TABLES_BY_NAME,
+    FIELD_DEFINITIONS,
     ChangeDetection,
     Pagination,
+    dlt_write_disposition,
+    reader_of,
     siblings,
     state_holder,
 )
@@ -64,6 +67,42 @@ def test_sixteen_tables_with_exact_names() -> None:
 )
 def test_write_disposition(table: str, disposition: str) -> None:
     assert TABLES_BY_NAME[table].write_disposition == disposition
+
+
+@pytest.mark.parametrize(
+    "table, hint",
+    [
+        pytest.param("groups", "merge", id="merge"),
+        pytest.param("tags", "replace", id="replace"),
+        pytest.param("ticket_audits", {"disposition": "merge", "strategy": "insert-only"}, id="insert-only"),
+        pytest.param(
+            "ticket_metrics",
+            {
+                "disposition": "merge",
+                "strategy": "delete-insert",
+                "destination_scope": "ticket_id IN (SELECT ticket_id FROM {staging_table})",
+                "source_filter": "id > 0",
+            },
+            id="merge-hints",
+        ),
+    ],
+)
+def test_dlt_write_disposition(table: str, hint: object) -> None:
+    assert dlt_write_disposition(TABLES_BY_NAME[table]) == hint
+
+
+def test_per_ticket_mode_moves_audits_to_the_ticket_export() -> None:
+    assert reader_of("ticket_audits") == "ticket_events"
+    assert reader_of("ticket_audits", "per_ticket") == "ticket_export"
+    assert siblings("ticket_audits", "per_ticket") == ("tickets", "ticket_metrics", "ticket_audits")
+    assert reader_of("ticket_comments", "per_ticket") == "ticket_events"
+
+
+def test_ticket_fields_table_is_the_ticket_field_definitions() -> None:
+    spec = TABLES_BY_NAME["ticket_fields"]
+    assert FIELD_DEFINITIONS["ticket"] == (spec.endpoint, spec.plan_gated)
+    assert FIELD_DEFINITIONS["user"][1] and FIELD_DEFINITIONS["organization"][1]
+    assert {s.custom_fields for s in TABLES if s.custom_fields} == set(FIELD_DEFINITIONS)
 
 
 @pytest.mark.parametrize(
