@@ -34,7 +34,7 @@ from .client import ZendeskClient
 from .custom_fields import SOURCE_ATTRIBUTE, FieldCatalog
 from .errors import TableUnavailable
 from .paginators import CursorExportPaginator, TimeExportPaginator, list_paginator, list_params
-from .rows import Row, epoch_to_iso, with_json_values
+from .rows import Row, epoch_to_iso, iso_to_epoch, with_json_values
 from .settings import (
     EXPORT_MIN_AGE_SECONDS,
     FIELD_DEFINITIONS,
@@ -53,18 +53,6 @@ logger = logging.getLogger(__name__)
 #: Tickets whose rows are fetched at once for a table's `per_ticket` source.
 PER_TICKET_WORKERS = 4
 
-
-
-def iso_to_epoch(value: Any) -> int:
-    if isinstance(value, (int, float)):
-        return int(value)
-    if isinstance(value, datetime):
-        return int(value.timestamp())
-    text = str(value).replace("Z", "+00:00")
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return int(parsed.timestamp())
 
 
 def change_stream_cursor(cursor_path: str, initial_value: Any, primary_key: Any) -> Any:

@@ -18,6 +18,20 @@ def epoch_to_iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def iso_to_epoch(value: Any) -> int:
+    """A cursor value as Zendesk sends it (epoch number or ISO 8601 text) as an epoch;
+    ValueError when it is neither."""
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    text = str(value).replace("Z", "+00:00")
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return int(parsed.timestamp())
+
+
 def tickets(page: List[Row]) -> List[Row]:
     """Exported tickets without the side-loaded metric_set (ticket_metrics holds it)."""
     return [{key: value for key, value in ticket.items() if key != "metric_set"} for ticket in page]
