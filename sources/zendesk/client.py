@@ -10,8 +10,10 @@ retried). What Zendesk needs on top lives here:
   while the pacing, the request counter and the halt stay shared by the whole run;
 - a connection that cannot be opened at all (unknown host, connection refused) fails at
   once with a one-line error instead of being retried like a 5xx;
-- a transport adapter that paces every attempt through the run's `RateBudget`, turns
-  Zendesk's multi-valued `Retry-After` into one number, counts requests per endpoint,
+- a transport adapter that paces every attempt through the run's `RateBudget`, then
+  attaches the credentials (the only place they are attached: a token renewed during the
+  wait is the one sent), turns Zendesk's multi-valued `Retry-After` into one number,
+  counts requests per endpoint, hands back a response that decodes its JSON body once,
   and refuses to send a request to any host but the configured one;
 - a status policy: 401 stops the run (and the adapter sends nothing more once one
   came back, so parallel resources do not keep knocking with rejected credentials),

@@ -1,9 +1,11 @@
 """dlt resources generated from the table registry in `settings.py`.
 
-Readers walk an endpoint and keep its cursor; tables are either a reader itself or a
-transformer fed by a shared reader (tickets + ticket_metrics from one ticket export;
-ticket_comments + ticket_audits from one ticket events export), so no export is ever
-read twice in a run.
+Every resource takes its name, key, write disposition, cursor and custom fields from its
+`TableSpec`, and is built by how the table detects changes (`OWN_TABLES`) or, when
+several tables share one export pass, as a transformer of that hidden reader (tickets +
+ticket_metrics from one ticket export; ticket_comments + ticket_audits from one ticket
+events export), so no export is ever read twice in a run. Nothing here asks which table
+it is building.
 
 A plain `pipeline.run(zendesk_support())` reads every export to its end: nothing is left
 for a later run. With `batch_pages` set (what `sync.run_until_drained` uses for long first
