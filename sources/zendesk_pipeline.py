@@ -317,7 +317,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.account:
         return run_accounts(args, tables, destination, source_args)
     if args.command == "authorize":
-        from zendesk.oauth import authorize_from_config
+        from zendesk.authorize import authorize_from_config
 
         authorize_from_config(redirect_uri=args.redirect_uri)
         return 0

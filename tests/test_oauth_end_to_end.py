@@ -12,7 +12,7 @@ import pytest
 
 from tests.fake_zendesk import FakeZendesk
 from tests.conftest import query, sync
-from zendesk.oauth import authorize_interactive
+from zendesk.authorize import authorize_interactive
 
 
 @pytest.fixture

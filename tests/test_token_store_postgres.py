@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import FAST_LIMITS, postgres_available
 from tests.fake_zendesk import FakeZendesk
 from zendesk.errors import ZendeskConfigError
-from zendesk.oauth import authorize_interactive
+from zendesk.authorize import authorize_interactive
 from zendesk.token_store import TokenSet, TokenStore
 from zendesk.token_store_pg import PostgresTokenStore
 

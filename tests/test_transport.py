@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import source_args, sync
 from tests.fake_zendesk import FakeZendesk
 from tests.test_end_to_end import assert_matches_truth
-from zendesk.oauth import exchange_code
+from zendesk.authorize import exchange_code
 from zendesk.rate_limit import EXPORTS_SHARED_FLAG
 from zendesk.token_store import TokenStore
 

@@ -268,6 +268,13 @@ def share_dataset(source: Any, subdomain: str) -> Any:
             resource.apply_hints(columns=columns, primary_key=[SUBDOMAIN_COLUMN, spec.primary_key])
             if merge_keys:  # e.g. ticket_metrics by ticket_id: scope it to this account too
                 resource.apply_hints(merge_key=[SUBDOMAIN_COLUMN, *merge_keys])
+            if strategy == "cdc" or (isinstance(disposition, dict) and disposition.get("destination_scope")):
+                # A load holds one account's rows: what it may delete (cdc: rows absent from
+                # it; ticket_metrics: the tickets it holds) must stay within that account.
+                scope = f"{SUBDOMAIN_COLUMN} IN (SELECT {SUBDOMAIN_COLUMN} FROM {{staging_table}})"
+                if disposition.get("destination_scope"):
+                    scope += f" AND ({disposition['destination_scope']})"
+                resource.apply_hints(write_disposition={**disposition, "destination_scope": scope})
     return source
 
 
@@ -372,9 +379,9 @@ def authorize_account(account: Any, redirect_uri: Optional[str] = None, **kwargs
     """`authorize` for one account: its OAuth client from its credentials section, its own
     token store (so signing in a second account never meets the first one's tokens).
 
-    `kwargs` go to `zendesk.oauth.authorize_interactive` (tests pass `input_fn`/`print_fn`).
+    `kwargs` go to `zendesk.authorize.authorize_interactive` (tests pass `input_fn`/`print_fn`).
     """
-    from .oauth import authorize_interactive
+    from .authorize import authorize_interactive
 
     if not isinstance(account, ZendeskAccount):
         account = get_account(str(account))

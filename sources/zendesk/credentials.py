@@ -31,7 +31,7 @@ from requests.auth import AuthBase
 
 from .config import is_placeholder
 from .errors import ZendeskConfigError
-from .oauth import DEFAULT_SCOPE, ClientCredentialsOAuth, RefreshingOAuth, token_url
+from .tokens import DEFAULT_SCOPE, ClientCredentialsOAuth, RefreshingOAuth, token_url
 from .token_store import DEFAULT_TOKEN_STORE_PATH, TokenStore
 
 logger = logging.getLogger(__name__)

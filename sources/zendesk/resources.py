@@ -314,16 +314,14 @@ def _unless_unavailable(spec: TableSpec, pages: Iterable[List[Row]]) -> Iterator
 
 
 def json_value_hints(spec: TableSpec) -> Optional[Dict[Any, Any]]:
-    """Nested hints typing the JSON-text columns as text (a value that looks like a number
-    or a date stays the JSON text it is). Dicts on the way are flattened into the nested
-    table's name, so every path prefix is declared too, as dlt requires."""
+    """Nested hints typing the JSON-text columns as text, for lists right under the row.
+
+    A list under a dict (`filter.all`) gets none: dlt would need a hint for the dict too,
+    and that declares a table the data never fills, which breaks a later change of the
+    write disposition (the shared multi-account dataset). Its values are JSON text
+    strings already, so the column is text without a hint."""
     columns = {"columns": {key: {"name": key, "data_type": "text"} for key in spec.json_value_keys}}
-    hints: Dict[Any, Any] = {}
-    for path in spec.json_values:
-        for depth in range(1, len(path)):
-            hints.setdefault(path[:depth], {})
-        hints[path if len(path) > 1 else path[0]] = columns
-    return hints or None
+    return {path[0]: columns for path in spec.json_values if len(path) == 1} or None
 
 
 def table_hints(spec: TableSpec, **overrides: Any) -> Dict[str, Any]:

@@ -1,11 +1,11 @@
-"""dlt settings this source's runs were measured with, applied where the user set none.
+"""dlt settings this source's runs are tuned and benchmarked with, applied where the user set none.
 
 A project made with `dlt init` gets this package and the pipeline script but not this
 repository's `.dlt/config.toml`, so without this module it would run with dlt's generic
 defaults: 5,000-row writer buffers for each of ~40 tables, as many parallel load jobs as
 there are files, gzip on short-lived local files, and an in-process DuckDB that caches up
-to 80% of RAM. Measured at 20,000 tickets (`python -m benchmark`), those defaults took a
-full sync's peak memory from 276 MB to over 600 MB and cost ~15% more CPU.
+to 80% of RAM. Those defaults more than double a full sync's peak memory and cost more CPU
+(figures in `benchmark/README.md`).
 
 A value set anywhere dlt looks (env vars, secrets.toml, config.toml) always wins: a default
 is only written as an environment variable when dlt finds no value for that key. The same
@@ -27,25 +27,24 @@ logger = logging.getLogger(__name__)
 
 #: dlt config key -> value used when the user configured none (why: see each comment).
 RUN_DEFAULTS: Dict[str, Any] = {
-    # Rows a table's writer holds before writing them out; the largest part of the memory
-    # held between steps at dlt's default of 5,000 (peak 400 -> 304 MB at 20,000 tickets).
+    # Rows a table's writer holds before writing them out; at dlt's default of 5,000 for
+    # each of ~40 tables, the largest part of the memory held between steps.
     "data_writer.buffer_max_items": 1000,
-    # Intermediate files live seconds on local disk; gzip on them was ~15% of a sync's CPU.
+    # Intermediate files live seconds on local disk; gzip on them is CPU spent for nothing.
     "data_writer.disable_compression": True,
-    # DuckDB loads inside this process: 2 parallel jobs instead of one per file
-    # (peak 690 -> 476 MB at 20,000 tickets). Raise it for BigQuery or Snowflake.
+    # DuckDB loads inside this process: 2 parallel jobs instead of one per file, each of
+    # which holds its own memory. Raise it for BigQuery or Snowflake.
     "load.workers": 2,
     # DuckDB's cache, capped: it spills to disk beyond this instead of growing with the
-    # size of the destination (721 MB at 200,000 tickets uncapped).
+    # size of the destination.
     "destination.duckdb.credentials.global_config": {"memory_limit": "128MB"},
 }
 
 
 #: glibc malloc arenas for the run's threads, unless the user set `MALLOC_ARENA_MAX`.
 #: glibc gives each thread (dlt's extract and load workers, DuckDB's own) an arena of its
-#: own, up to 8 per core, and freed memory stays behind in each of them: measured over
-#: 12 DuckDB loads of 50,000 rows, resident memory after each load grew 126 -> 181 MB with
-#: glibc's default and stayed at 122-125 MB with two arenas, for the same CPU time.
+#: own, up to 8 per core, and freed memory stays behind in each of them, so what a process
+#: holds grows from batch to batch; two arenas keep it flat for the same CPU time.
 MALLOC_ARENAS = 2
 
 #: mallopt's parameter number for the arena cap (glibc's malloc.h).

@@ -16,8 +16,10 @@ import requests_mock
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
+from tests.unit.token_server import Clock, RotatingTokenServer
 from zendesk.client import ZendeskClient
 from zendesk.rate_limit import RateBudget
+from zendesk.token_store import TokenStore
 
 BASE_URL = "https://acme.zendesk.com"
 API = BASE_URL + "/api/v2"
@@ -65,3 +67,23 @@ def make_client(zendesk_http: requests_mock.Adapter) -> Callable[..., ZendeskCli
         return ZendeskClient(base_url, auth or _NoAuth(), budget, headers=headers)
 
     return factory
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock the OAuth tests move by hand."""
+    return Clock()
+
+
+@pytest.fixture
+def server(clock: Clock, zendesk_http: requests_mock.Adapter) -> RotatingTokenServer:
+    """Zendesk's token endpoint and API, answering under `PacedAdapter`."""
+    fake = RotatingTokenServer(clock)
+    fake.install(zendesk_http)
+    return fake
+
+
+@pytest.fixture
+def store(tmp_path: Any) -> TokenStore:
+    """An empty token store in the test's own folder."""
+    return TokenStore(tmp_path / "state" / "zendesk_tokens.json")

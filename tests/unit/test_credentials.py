@@ -21,7 +21,7 @@ from zendesk.credentials import (
     ZendeskOAuthTokenCredentials,
 )
 from zendesk.errors import ZendeskConfigError
-from zendesk.oauth import ClientCredentialsOAuth, RefreshingOAuth
+from zendesk.tokens import ClientCredentialsOAuth, RefreshingOAuth
 from zendesk.token_store import TokenSet, TokenStore
 
 BASE_URL = "https://acme.zendesk.com"

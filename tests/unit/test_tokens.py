@@ -1,195 +1,61 @@
-"""oauth.py: refresh-token rotation, 401 handling, client credentials, `authorize`.
+"""tokens.py: refresh-token rotation, 401 handling, client credentials, the token endpoint.
 
-A small rotating token server (requests-mock callbacks) stands in for Zendesk: a
-refresh grant returns a new pair and kills the old one at once, and a refresh token
-presented twice is recorded in `replayed`. The API answers 401 to tokens that are
-unknown, revoked or expired on the test's clock. The `zendesk_http` fixture (conftest)
-answers under `PacedAdapter`, and also answers the token requests that go through plain
-`requests`.
+The `server` fixture (conftest) is a rotating token server on requests-mock that answers
+under `PacedAdapter`, and also answers the token requests, which go through their own
+session. The connection retries of that session happen inside urllib3, under the mocked
+adapter, so they are tested over real sockets against a local token endpoint.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import secrets
-import stat
+import socket
 import threading
-from typing import Any, Callable, Dict, List, Optional, Set
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 import requests
 import requests_mock
 from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.util import connection as urllib3_connection
 
+from tests.unit.token_server import (
+    API,
+    BASE_URL,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    TOKEN_URL,
+    Clock,
+    RotatingTokenServer,
+    TokenContext,
+    TokenRequest,
+    assert_no_secrets,
+)
+from zendesk.authorize import exchange_code
 from zendesk.client import ZendeskClient
 from zendesk.errors import ZendeskApiError, ZendeskAuthError, ZendeskConfigError
-from zendesk.oauth import (
+from zendesk.token_store import TokenSet, TokenStore
+from zendesk.tokens import (
+    CONNECT_ATTEMPTS,
     DEFAULT_ACCESS_TOKEN_EXPIRES_IN,
     ClientCredentialsOAuth,
     RefreshingOAuth,
-    authorize_from_config,
-    authorize_interactive,
-    build_authorization_url,
-    exchange_code,
-    parse_code_answer,
     token_url,
 )
-from zendesk.token_store import TokenSet, TokenStore
-
-BASE_URL = "https://acme.zendesk.com"
-API = BASE_URL + "/api/v2"
-TOKEN_URL = BASE_URL + "/oauth/tokens"
-CLIENT_ID = "dlt_connector"
-CLIENT_SECRET = "client-secret-5f1e9a"
-T0 = 1_800_000_000.0
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class RotatingTokenServer:
-    """Zendesk's /oauth/tokens and an authenticated API, with rotation enforced."""
-
-    def __init__(self, clock: Clock, ttl: Optional[float] = 1800.0) -> None:
-        self.clock = clock
-        self.ttl = ttl
-        self.lock = threading.Lock()
-        self.live_refresh: Dict[str, str] = {}  # refresh token -> its access token
-        self.access: Dict[str, Optional[float]] = {}  # live access token -> expires_at
-        self.spent: Set[str] = set()
-        self.replayed: List[str] = []
-        self.codes: Set[str] = set()
-        self.issued = 0
-        self.suffix = secrets.token_hex(3)  # unique per test: spent tokens are remembered process-wide
-        self.issued_values: Set[str] = set()
-        self.token_bodies: List[Dict[str, Any]] = []
-        self.api_calls: List[Optional[str]] = []
-        self.before_api_answer: Optional[Callable[[Optional[str]], None]] = None
-        self.on_token_request: Optional[Callable[[Dict[str, Any]], None]] = None
-
-    # everything secret the server ever issued or knows, for "never printed" assertions
-    @property
-    def secrets(self) -> Set[str]:
-        return {CLIENT_SECRET, *self.issued_values, *self.codes}
-
-    def _issue(self, with_refresh: bool = True) -> Dict[str, Any]:
-        self.issued += 1
-        access = f"access-{self.issued:03d}-{self.suffix}"
-        self.access[access] = None if self.ttl is None else self.clock() + self.ttl
-        self.issued_values.add(access)
-        body: Dict[str, Any] = {"access_token": access, "token_type": "bearer", "scope": "read",
-                                "expires_in": None if self.ttl is None else int(self.ttl)}
-        if with_refresh:
-            refresh = f"refresh-{self.issued:03d}-{self.suffix}"
-            self.live_refresh[refresh] = access
-            self.issued_values.add(refresh)
-            body["refresh_token"] = refresh
-        return body
-
-    def seed(self, expires_in: Optional[float] = None) -> TokenSet:
-        """A pair as `authorize` would have stored it; `expires_in` overrides the ttl."""
-        body = self._issue()
-        now = self.clock()
-        if expires_in is not None:
-            self.access[body["access_token"]] = now + expires_in
-        expires_at = self.access[body["access_token"]]
-        # issued one lifetime before it expires (a pair stored by an earlier run)
-        issued_at = now if expires_at is None or self.ttl is None else expires_at - self.ttl
-        return TokenSet(body["access_token"], body["refresh_token"], expires_at, issued_at, TOKEN_URL, CLIENT_ID)
-
-    def revoke(self, access: str) -> None:
-        self.access.pop(access, None)
-
-    def token(self, request: Any, context: Any) -> Dict[str, Any]:
-        body = request.json()
-        self.token_bodies.append(body)
-        if self.on_token_request is not None:
-            self.on_token_request(body)
-        with self.lock:
-            if body.get("client_id") != CLIENT_ID or body.get("client_secret") != CLIENT_SECRET:
-                context.status_code = 401
-                return {"error": "invalid_client", "error_description": "Client authentication failed."}
-            grant = body.get("grant_type")
-            if grant == "refresh_token":
-                presented = body.get("refresh_token")
-                if presented in self.spent:
-                    self.replayed.append(presented)
-                if presented not in self.live_refresh:
-                    context.status_code = 400
-                    return {"error": "invalid_grant", "error_description": "The provided authorization grant is invalid."}
-                self.spent.add(presented)
-                self.revoke(self.live_refresh.pop(presented))
-                return self._issue()
-            if grant == "authorization_code":
-                if body.get("code") not in self.codes:
-                    context.status_code = 400
-                    return {"error": "invalid_grant", "error_description": "bad code"}
-                self.codes.discard(body["code"])
-                return self._issue()
-            if grant == "client_credentials":
-                return self._issue(with_refresh=False)
-            context.status_code = 400
-            return {"error": "unsupported_grant_type"}
-
-    def api(self, request: Any, context: Any) -> Dict[str, Any]:
-        header = request.headers.get("Authorization", "")
-        token = header[7:] if header.startswith("Bearer ") else None
-        self.api_calls.append(token)
-        if self.before_api_answer is not None:
-            self.before_api_answer(token)
-        expires_at = self.access.get(token or "", -1.0)
-        if token is None or expires_at == -1.0 or (expires_at is not None and self.clock() >= expires_at):
-            context.status_code = 401
-            return {"error": "Couldn't authenticate you"}
-        if request.path.startswith("/api/v2/users/me"):
-            return {"user": {"id": 1, "name": "Ada Admin", "email": "ada@acme.com", "role": "admin"}}
-        return {"groups": [{"id": 1}], "meta": {"has_more": False}}
-
-    def install(self, adapter: requests_mock.Adapter, base_url: str = BASE_URL) -> None:
-        adapter.register_uri("POST", base_url + "/oauth/tokens", json=self.token)
-        adapter.register_uri("GET", requests_mock.ANY, json=self.api)
-
-    def refresh_tokens_sent(self) -> List[str]:
-        return [b["refresh_token"] for b in self.token_bodies if b.get("grant_type") == "refresh_token"]
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def server(clock: Clock, zendesk_http: requests_mock.Adapter) -> RotatingTokenServer:
-    fake = RotatingTokenServer(clock)
-    fake.install(zendesk_http)
-    return fake
-
-
-@pytest.fixture
-def store(tmp_path: Any) -> TokenStore:
-    return TokenStore(tmp_path / "state" / "zendesk_tokens.json")
 
 
 @pytest.fixture(autouse=True)
 def _no_sleep(monkeypatch: pytest.MonkeyPatch) -> List[float]:
     slept: List[float] = []
-    monkeypatch.setattr("zendesk.oauth.time.sleep", slept.append)
+    monkeypatch.setattr("time.sleep", slept.append)
     return slept
 
 
 def make_auth(store: TokenStore, clock: Clock, **kwargs: Any) -> RefreshingOAuth:
     return RefreshingOAuth(store, CLIENT_ID, CLIENT_SECRET, TOKEN_URL, clock=clock, **kwargs)
-
-
-def assert_no_secrets(text: str, secrets: Set[str]) -> None:
-    leaked = [s for s in secrets if s and s in text]
-    assert not leaked, f"secret(s) leaked: {len(leaked)}"
 
 
 # --- refresh before expiry ----------------------------------------------------------------
@@ -285,11 +151,15 @@ def test_an_answer_without_expires_in_expires_after_the_lifetime_asked_for(
     fake = RotatingTokenServer(clock, ttl=None)  # answers "expires_in": null
     fake.install(zendesk_http)
     store.save(fake.seed(expires_in=0))
-    auth = make_auth(store, clock, expires_in=600)
-    make_client(auth=auth).get("/groups")
-    tokens = auth.current_tokens()
-    assert tokens.expires_at == clock() + 600
+    client = make_client(auth=make_auth(store, clock, expires_in=600))
+    client.get("/groups")
     assert store.load().expires_at == clock() + 600  # type: ignore[union-attr]
+    clock.now += 470  # 130 s left: outside the 120 s refresh margin
+    client.get("/groups")
+    assert len(fake.refresh_tokens_sent()) == 1
+    clock.now += 20  # 110 s left: inside it
+    client.get("/groups")
+    assert len(fake.refresh_tokens_sent()) == 2
 
 
 def test_a_resend_after_retry_after_leaves_with_a_token_valid_at_send_time(
@@ -458,8 +328,8 @@ def test_store_wins_over_a_configured_refresh_token(
 ) -> None:
     configured = server.seed()
     # an earlier run rotated the configured token; the store holds the result
-    rotated = server.token(_Req({"grant_type": "refresh_token", "refresh_token": configured.refresh_token,
-                                 "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}), _Ctx())
+    rotated = server.token(TokenRequest({"grant_type": "refresh_token", "refresh_token": configured.refresh_token,
+                                 "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}), TokenContext())
     server.token_bodies.clear()
     store.save(TokenSet(rotated["access_token"], rotated["refresh_token"], clock() - 1, clock() - 1800, TOKEN_URL, CLIENT_ID))
     caplog.set_level(logging.DEBUG)
@@ -485,17 +355,6 @@ def test_pair_rotated_by_another_process_is_adopted_not_refreshed_again(
     assert server.replayed == []
     assert run_b.refresh_count == 0
 
-
-class _Req:
-    def __init__(self, body: Dict[str, Any]) -> None:
-        self._body = body
-
-    def json(self) -> Dict[str, Any]:
-        return self._body
-
-
-class _Ctx:
-    status_code = 200
 
 
 # --- failures --------------------------------------------------------------------------------
@@ -563,21 +422,154 @@ def test_unwritable_store_fails_before_the_refresh_token_is_spent(
     assert server.token_bodies == []  # the refresh token is still good
 
 
-def test_connection_never_opened_is_retried_with_the_same_token(
-    server: RotatingTokenServer, store: TokenStore, clock: Clock, zendesk_http: requests_mock.Adapter,
-    _no_sleep: List[float],
-) -> None:
-    seed = server.seed(expires_in=0)
-    store.save(seed)
-    zendesk_http.register_uri(
-        "POST", TOKEN_URL,
-        [{"exc": requests.exceptions.ConnectTimeout}, {"json": server.token}],
+# --- connection retries, inside urllib3, over real sockets -------------------------------
+
+
+class LocalTokenEndpoint:
+    """`/oauth/tokens` of a `RotatingTokenServer` on a real local socket.
+
+    `connect_timeouts` makes that many connection attempts time out before they open;
+    `drop` closes the connection after reading a request, without answering."""
+
+    def __init__(self, server: RotatingTokenServer) -> None:
+        self.server = server
+        self.connects = 0
+        self.connect_timeouts = 0
+        self.drop = False
+        self.received: List[Dict[str, Any]] = []
+        self.url = ""
+
+    def handler(self) -> type:
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                endpoint.received.append(body)
+                if endpoint.drop:
+                    self.close_connection = True
+                    return
+                context = TokenContext()
+                data = json.dumps(endpoint.server.token(TokenRequest(body), context)).encode()
+                self.send_response(context.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+    def create_connection(self, real: Callable[..., socket.socket]) -> Callable[..., socket.socket]:
+        def connect(address: Any, *args: Any, **kwargs: Any) -> socket.socket:
+            self.connects += 1
+            if self.connects <= self.connect_timeouts:
+                raise socket.timeout("timed out")
+            return real(address, *args, **kwargs)
+
+        return connect
+
+
+@pytest.fixture
+def local_endpoint(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalTokenEndpoint]:
+    endpoint = LocalTokenEndpoint(RotatingTokenServer(clock))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), endpoint.handler())
+    endpoint.url = f"http://127.0.0.1:{httpd.server_address[1]}/oauth/tokens"
+    monkeypatch.setattr(
+        urllib3_connection, "create_connection", endpoint.create_connection(urllib3_connection.create_connection)
     )
-    assert requests.get(f"{API}/groups", auth=make_auth(store, clock), timeout=5).status_code == 200
-    posts = [r for r in zendesk_http.request_history if r.path == "/oauth/tokens"]
-    assert len(posts) == 2  # the first never reached Zendesk: the token was not spent
-    assert server.refresh_tokens_sent() == [seed.refresh_token]  # Zendesk saw it once
-    assert _no_sleep == [1.0]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield endpoint
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def authorize_request(auth: RefreshingOAuth) -> requests.PreparedRequest:
+    """What the auth does to a request before it is sent (which refreshes an expired pair)."""
+    return auth(requests.Request("GET", f"{API}/groups").prepare())
+
+
+def test_connection_that_timed_out_is_retried_with_the_same_token(
+    local_endpoint: LocalTokenEndpoint, store: TokenStore, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed = local_endpoint.server.seed()
+    local_endpoint.connect_timeouts = 1
+    auth = RefreshingOAuth(store, CLIENT_ID, CLIENT_SECRET, local_endpoint.url, refresh_token=seed.refresh_token,
+                           clock=clock)
+    sent = authorize_request(auth)
+    assert local_endpoint.connects == 2  # the first attempt never opened: the token was not spent
+    assert [body["refresh_token"] for body in local_endpoint.received] == [seed.refresh_token]
+    stored = store.load()
+    assert stored is not None and sent.headers["Authorization"] == f"Bearer {stored.access_token}"
+    assert "trying again" in caplog.text
+
+
+def test_connection_that_keeps_timing_out_gives_up_with_the_store_untouched(
+    local_endpoint: LocalTokenEndpoint, store: TokenStore, clock: Clock
+) -> None:
+    seed = local_endpoint.server.seed()
+    local_endpoint.connect_timeouts = CONNECT_ATTEMPTS
+    auth = RefreshingOAuth(store, CLIENT_ID, CLIENT_SECRET, local_endpoint.url, refresh_token=seed.refresh_token,
+                           clock=clock)
+    with pytest.raises(ZendeskApiError, match="Could not connect to the Zendesk token endpoint"):
+        authorize_request(auth)
+    assert local_endpoint.connects == CONNECT_ATTEMPTS
+    assert local_endpoint.received == []
+    assert store.load() is None
+
+
+def test_refused_connection_is_not_retried(store: TokenStore, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    attempts: List[Any] = []
+    real = urllib3_connection.create_connection
+
+    def connect(address: Any, *args: Any, **kwargs: Any) -> socket.socket:
+        attempts.append(address)
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3_connection, "create_connection", connect)
+    auth = RefreshingOAuth(store, CLIENT_ID, CLIENT_SECRET, f"http://127.0.0.1:{port}/oauth/tokens",
+                           refresh_token="refresh-never-sent", clock=clock)
+    with pytest.raises(ZendeskApiError, match="Could not connect to the Zendesk token endpoint"):
+        authorize_request(auth)
+    assert len(attempts) == 1
+
+
+def test_unknown_host_is_not_retried(store: TokenStore, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    attempts: List[Any] = []
+
+    def connect(address: Any, *args: Any, **kwargs: Any) -> socket.socket:
+        attempts.append(address)
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(urllib3_connection, "create_connection", connect)
+    auth = RefreshingOAuth(store, CLIENT_ID, CLIENT_SECRET, "https://no-such-account.zendesk.com/oauth/tokens",
+                           refresh_token="refresh-never-sent", clock=clock)
+    with pytest.raises(ZendeskApiError, match="Could not connect to the Zendesk token endpoint"):
+        authorize_request(auth)
+    assert len(attempts) == 1
+
+
+def test_connection_dropped_after_sending_is_not_retried(
+    local_endpoint: LocalTokenEndpoint, store: TokenStore, clock: Clock
+) -> None:
+    seed = local_endpoint.server.seed()
+    local_endpoint.drop = True
+    auth = RefreshingOAuth(store, CLIENT_ID, CLIENT_SECRET, local_endpoint.url, refresh_token=seed.refresh_token,
+                           clock=clock)
+    with pytest.raises(ZendeskApiError, match="not retried"):
+        authorize_request(auth)
+    assert len(local_endpoint.received) == 1  # Zendesk may have spent it: never sent twice
+    assert local_endpoint.connects == 1
+    assert store.load() is None
+
+
+# --- how a failed token request is reported (on the mocked transport) ---------------------
 
 
 def test_an_unknown_host_or_refused_token_endpoint_fails_at_once(
@@ -682,7 +674,7 @@ def test_crash_while_saving_the_new_pair_leaves_a_complete_store(
         make_client(auth=make_auth(store, clock)).get("/groups")
     assert len(server.refresh_tokens_sent()) == 1
     # a new process reads the store fine and is told to authorize
-    monkeypatch.setattr("zendesk.oauth._SPENT_REFRESH_TOKENS", set())
+    monkeypatch.setattr("zendesk.tokens._SPENT_REFRESH_TOKENS", set())
     with pytest.raises(ZendeskAuthError, match="already used.*authorize"):
         make_client(auth=make_auth(store, clock)).get("/groups")
 
@@ -759,155 +751,11 @@ def test_client_credentials_not_allowed_says_what_to_do(
     assert CLIENT_SECRET not in str(info.value)
 
 
-# --- authorization code flow ----------------------------------------------------------------
-
-
-def test_build_authorization_url() -> None:
-    url = build_authorization_url(BASE_URL, "my client", "https://app.example.com/cb?x=1", "read", "st8")
-    assert url == (
-        "https://acme.zendesk.com/oauth/authorizations/new?response_type=code&client_id=my%20client"
-        "&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb%3Fx%3D1&scope=read&state=st8"
-    )
-    assert build_authorization_url(BASE_URL + "/", "c") == (
-        "https://acme.zendesk.com/oauth/authorizations/new?response_type=code&client_id=c&scope=read"
-    )
 
 
 def test_token_url() -> None:
     assert token_url("https://acme.zendesk.com/") == TOKEN_URL
 
-
-def test_parse_code_answer() -> None:
-    assert parse_code_answer("  abc123 \n", "s") == "abc123"
-    assert parse_code_answer("https://app.example.com/cb?code=abc123&state=s", "s") == "abc123"
-    with pytest.raises(ZendeskAuthError, match="another sign-in"):
-        parse_code_answer("https://app.example.com/cb?code=abc123&state=other", "s")
-    with pytest.raises(ZendeskAuthError, match="did not authorize"):
-        parse_code_answer("https://app.example.com/cb?error=access_denied&state=s", "s")
-    with pytest.raises(ZendeskAuthError, match="No authorization code"):
-        parse_code_answer("   ", "s")
-
-
-def test_authorize_interactive_end_to_end(
-    server: RotatingTokenServer, store: TokenStore, zendesk_http: requests_mock.Adapter,
-    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
-) -> None:
-    server.codes.add("code-7d1e4a")
-    prompts: List[str] = []
-
-    def answer(prompt: str) -> str:
-        prompts.append(prompt)
-        return "code-7d1e4a"
-
-    caplog.set_level(logging.DEBUG)
-    user = authorize_interactive("acme", CLIENT_ID, CLIENT_SECRET, str(store.path), input_fn=answer)
-    out = capsys.readouterr().out
-    assert user["email"] == "ada@acme.com"
-    assert ("https://acme.zendesk.com/oauth/authorizations/new?response_type=code&client_id=dlt_connector"
-            "&redirect_uri=http%3A%2F%2Flocalhost&scope=read&state=") in out
-    assert server.token_bodies[0]["redirect_uri"] == "http://localhost"
-    assert len(prompts) == 1
-    exchange = server.token_bodies[0]
-    assert exchange["grant_type"] == "authorization_code" and exchange["code"] == "code-7d1e4a"
-    stored = store.load()
-    assert stored is not None and stored.refresh_token in server.live_refresh
-    assert stored.token_url == TOKEN_URL and stored.client_id == CLIENT_ID
-    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
-    me = zendesk_http.last_request
-    assert me.path == "/api/v2/users/me.json"
-    assert me.headers["Authorization"] == f"Bearer {stored.access_token}"
-    assert "Authorized as Ada Admin <ada@acme.com>, role admin" in out
-    assert str(store.path) in out
-    assert_no_secrets(out + caplog.text + "".join(prompts), server.secrets | {"code-7d1e4a"})
-    # the stored pair is what the next run uses
-    clock = Clock(stored.expires_at + 1)
-    assert requests.get(f"{API}/groups", auth=RefreshingOAuth(store, CLIENT_ID, CLIENT_SECRET, TOKEN_URL,
-                                                             clock=clock), timeout=5).status_code == 200
-    assert server.refresh_tokens_sent() == [stored.refresh_token]
-
-
-def test_authorize_accepts_the_redirect_address_and_checks_state(
-    server: RotatingTokenServer, store: TokenStore, capsys: pytest.CaptureFixture[str]
-) -> None:
-    server.codes.add("code-2")
-    redirect = "https://app.example.com/zendesk/callback"
-
-    def paste_redirect(prompt: str) -> str:
-        url = capsys.readouterr().out.split("     ", 1)[1].split()[0]
-        state = url.split("state=")[1]
-        assert f"redirect_uri={requests.utils.quote(redirect, safe='')}" in url
-        return f"{redirect}?code=code-2&state={state}"
-
-    authorize_interactive("acme", CLIENT_ID, CLIENT_SECRET, str(store.path), input_fn=paste_redirect,
-                          redirect_uri=redirect)
-    assert server.token_bodies[0]["redirect_uri"] == redirect
-    assert store.load() is not None
-
-
-def test_authorize_with_a_rejected_code_stores_nothing(
-    server: RotatingTokenServer, store: TokenStore, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with pytest.raises(ZendeskAuthError, match="authorization code") as info:
-        authorize_interactive("acme", CLIENT_ID, CLIENT_SECRET, str(store.path), input_fn=lambda _: "stale-code-1")
-    assert store.load() is None
-    assert "stale-code-1" not in str(info.value) + capsys.readouterr().out
-
-
-def test_authorize_refuses_to_overwrite_another_accounts_store(
-    server: RotatingTokenServer, store: TokenStore
-) -> None:
-    store.save(TokenSet("a", "r", None, None, "https://other.zendesk.com/oauth/tokens", CLIENT_ID))
-    with pytest.raises(ZendeskConfigError, match="separate file"):
-        authorize_interactive("acme", CLIENT_ID, CLIENT_SECRET, str(store.path), input_fn=lambda _: "x")
-    assert server.token_bodies == []
-
-
-def test_authorize_with_closed_stdin_says_no_code_was_entered(server: RotatingTokenServer, store: TokenStore) -> None:
-    def closed(prompt: str) -> str:
-        raise EOFError
-
-    with pytest.raises(ZendeskAuthError, match="No authorization code"):
-        authorize_interactive("acme", CLIENT_ID, CLIENT_SECRET, str(store.path), input_fn=closed, print_fn=lambda *a: None)
-    assert server.token_bodies == [] and store.load() is None
-
-
-def test_authorize_needs_the_client(store: TokenStore) -> None:
-    with pytest.raises(ZendeskConfigError, match="client_id and client_secret"):
-        authorize_interactive("acme", "", "", str(store.path), input_fn=lambda _: "x")
-
-
-def test_authorize_on_a_loopback_base_url(
-    clock: Clock, zendesk_http: requests_mock.Adapter, store: TokenStore, capsys: pytest.CaptureFixture[str]
-) -> None:
-    fake = RotatingTokenServer(clock)
-    fake.install(zendesk_http, "http://127.0.0.1:8765")
-    fake.codes.add("c-1")
-    authorize_interactive("acme", CLIENT_ID, CLIENT_SECRET, str(store.path), base_url="http://127.0.0.1:8765",
-                          input_fn=lambda _: "c-1")
-    assert store.load().token_url == "http://127.0.0.1:8765/oauth/tokens"  # type: ignore[union-attr]
-    assert "http://127.0.0.1:8765/oauth/authorizations/new?" in capsys.readouterr().out
-
-
-def test_authorize_from_config_reads_the_source_settings(
-    server: RotatingTokenServer, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "cfg_tokens.json"
-    monkeypatch.setenv("SOURCES__ZENDESK__SUBDOMAIN", "acme")
-    monkeypatch.setenv("SOURCES__ZENDESK__CREDENTIALS__CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("SOURCES__ZENDESK__CREDENTIALS__CLIENT_SECRET", CLIENT_SECRET)
-    monkeypatch.setenv("SOURCES__ZENDESK__CREDENTIALS__TOKEN_STORE_PATH", str(path))
-    server.codes.add("c-9")
-    authorize_from_config(input_fn=lambda _: "c-9")
-    assert TokenStore(path).load() is not None
-    assert_no_secrets(capsys.readouterr().out, server.secrets)
-
-
-def test_exchange_code_binds_the_pair(server: RotatingTokenServer, clock: Clock) -> None:
-    server.codes.add("c-5")
-    tokens = exchange_code(BASE_URL, CLIENT_ID, CLIENT_SECRET, "c-5", clock=clock, expires_in=3600)
-    assert tokens.token_url == TOKEN_URL and tokens.client_id == CLIENT_ID
-    assert tokens.expires_at == clock() + 1800  # the server's cap
-    assert server.token_bodies[0]["expires_in"] == 3600
 
 
 # --- secrets stay secret --------------------------------------------------------------------

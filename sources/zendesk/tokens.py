@@ -1,4 +1,4 @@
-"""Zendesk OAuth: refresh-token rotation, the client credentials grant, and `authorize`.
+"""Runtime OAuth: bearer auths that renew their token, and the token endpoint.
 
 Zendesk's access tokens expire (30 minutes by default, 48 hours at most) and every
 refresh answers with a new refresh token while invalidating the old one. So:
@@ -9,51 +9,50 @@ refresh answers with a new refresh token while invalidating the old one. So:
   answered for is never sent again.
 - `ClientCredentialsOAuth` gets tokens with the client credentials grant (client id and
   secret only), where the OAuth client allows it; nothing to store.
-- `authorize_interactive` is the `python zendesk_pipeline.py authorize` command: sign in
-  in a browser, paste the code, tokens are stored and checked with `GET /api/v2/users/me`.
 
-Token requests go to `{base_url}/oauth/tokens` with plain `requests` and a timeout, not
-through the run's paced, retrying session: a retrying session could send a refresh token
-twice. No secret (client secret, access or refresh token, authorization code) is ever
-logged, printed or put into an exception message.
+Token requests go to `{base_url}/oauth/tokens` on a session of their own with a timeout,
+not through the run's paced, retrying session: a retrying session could send a refresh
+token twice. No secret (client secret, access or refresh token, authorization code) is
+ever logged, printed or put into an exception message. The `authorize` command that
+gets the first pair lives in `authorize.py`.
 
-**When a refresh is retried.** A refresh token is spent as soon as Zendesk processes the
-request, so a refresh is retried with the same token only when the request provably
-never reached Zendesk and trying again may help: the connection timed out before it
-opened. An unknown host or a refused connection fails at once (a wrong subdomain, not a
-passing fault), the store untouched. After anything else (a read timeout, a dropped connection, any HTTP answer,
-5xx included) the token may be spent, and re-sending it would at best be rejected and at
-worst be seen as a replayed token; the run stops instead, with the store untouched. The
-next run tries the stored token again: if Zendesk had not processed the request it
-works, otherwise Zendesk answers `invalid_grant` and the message says to run `authorize`.
-The only window that can lose tokens is between Zendesk's answer and the rename of the
-new store file (a few milliseconds), i.e. the process being killed at that instant.
+**When a token request is retried.** A refresh token is spent as soon as Zendesk
+processes the request, so a request is retried only when it provably never reached
+Zendesk and trying again may help: the connection timed out before it opened (urllib3's
+connect retries, see `token_session`). An unknown host or a refused connection fails at
+once (a wrong subdomain, not a passing fault), the store untouched. After anything else
+(a read timeout, a dropped connection, any HTTP answer, 5xx included) the token may be
+spent, and re-sending it would at best be rejected and at worst be seen as a replayed
+token; the run stops instead, with the store untouched. The next run tries the stored
+token again: if Zendesk had not processed the request it works, otherwise Zendesk
+answers `invalid_grant` and the message says to run `authorize`. The only window that
+can lose tokens is between Zendesk's answer and the rename of the new store file, i.e.
+the process being killed at that instant.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Optional, Set
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProxyError
+from urllib3.util import Retry
 
-from .client import never_connected
-from .config import is_placeholder, normalize_subdomain, resolve_base_url
+from .client import USER_AGENT, never_connected
 from .errors import ZendeskApiError, ZendeskAuthError, ZendeskConfigError
-from .token_store import DEFAULT_TOKEN_STORE_PATH, TokenSet, TokenStore
+from .token_store import TokenSet, TokenStore
 
 logger = logging.getLogger(__name__)
 
 TOKEN_PATH = "/oauth/tokens"
-AUTHORIZE_PATH = "/oauth/authorizations/new"
-USER_AGENT = "zendesk-dlt-source/1.0"
 DEFAULT_SCOPE = "read"
 #: Refresh when the access token has less than this left (or half its lifetime, if shorter).
 DEFAULT_REFRESH_MARGIN_SECONDS = 120.0
@@ -62,13 +61,9 @@ DEFAULT_REFRESH_MARGIN_SECONDS = 120.0
 DEFAULT_ACCESS_TOKEN_EXPIRES_IN = 1800
 TOKEN_REQUEST_TIMEOUT = 30.0
 #: Attempts to open a connection to the token endpoint when it timed out (see "When a
-#: refresh is retried"); an unknown host or a refused connection is not retried.
+#: token request is retried"); an unknown host or a refused connection is not retried.
 CONNECT_ATTEMPTS = 3
 AUTHORIZE_COMMAND = "python zendesk_pipeline.py authorize"
-#: Where Zendesk sends the browser after sign-in, unless `redirect_uri` is set. Zendesk
-#: requires a redirect URI and accepts plain http only for localhost: nothing needs to
-#: listen there, the user copies the address (which carries the code) from the browser.
-DEFAULT_REDIRECT_URI = "http://localhost"
 
 
 def token_url(base_url: str) -> str:
@@ -113,7 +108,8 @@ def _bearer_of(request: requests.PreparedRequest) -> Optional[str]:
     return header[7:].strip() or None
 
 
-def _format_epoch(epoch: Optional[float]) -> str:
+def format_epoch(epoch: Optional[float]) -> str:
+    """An expiry for messages: a UTC time, or "never" when Zendesk gave none."""
     if epoch is None:
         return "never (per Zendesk)"
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -122,56 +118,79 @@ def _format_epoch(epoch: Optional[float]) -> str:
 # --- the token endpoint -------------------------------------------------------------------
 
 
-def _never_sent(exc: requests.RequestException) -> bool:
-    """True when the request cannot have reached the server: the connection never opened."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(
-        exc, (requests.exceptions.SSLError, requests.exceptions.ProxyError)
-    ):
-        from urllib3.exceptions import NewConnectionError
+class _ConnectTimeoutRetry(Retry):
+    """urllib3's connect retries, narrowed to connection attempts that timed out.
 
-        reason = getattr(exc.args[0], "reason", None) if exc.args else None
-        return isinstance(reason, NewConnectionError)
-    return False
+    urllib3 counts a refused connection and an unknown host as connect errors too
+    (`NewConnectionError` subclasses `ConnectTimeoutError`); they mean a wrong subdomain
+    or base_url, not a passing fault, so they end the request at once. So does a proxy
+    that failed, since whether it forwarded the request is unknown."""
+
+    def increment(  # type: ignore[override]
+        self,
+        method: Optional[str] = None,
+        url: Optional[str] = None,
+        response: Any = None,
+        error: Optional[Exception] = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> Retry:
+        if isinstance(error, (NewConnectionError, ProxyError)):
+            raise MaxRetryError(_pool, url or "", error) from error
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        logger.warning(
+            "Could not connect to the Zendesk token endpoint %s (%s); trying again.",
+            url, type(error).__name__,
+        )
+        return retry
 
 
-def _post_token_request(
-    url: str, body: Dict[str, Any], timeout: float, http: Optional[requests.Session]
-) -> requests.Response:
-    """POST one grant to the token endpoint; retried only while no connection could be opened."""
-    send = http.post if http is not None else requests.post
-    for attempt in range(1, CONNECT_ATTEMPTS + 1):
-        try:
-            return send(
-                url,
-                json=body,
-                timeout=timeout,
-                headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-                allow_redirects=False,
-            )
-        except requests.RequestException as exc:
-            if _never_sent(exc) and not never_connected(exc) and attempt < CONNECT_ATTEMPTS:
-                # A connect timeout may pass; an unknown host or a refused connection won't.
-                logger.warning(
-                    "Could not connect to %s (%s); trying again (attempt %d of %d).",
-                    url, type(exc).__name__, attempt + 1, CONNECT_ATTEMPTS,
-                )
-                time.sleep(float(attempt))
-                continue
-            if _never_sent(exc):
-                raise ZendeskApiError(
-                    f"Could not connect to the Zendesk token endpoint {url} ({type(exc).__name__})."
-                    " Check the subdomain and the network, then rerun: the stored tokens were not"
-                    " used and are still valid."
-                ) from None
+def token_session(endpoint: str) -> requests.Session:
+    """A session for the token endpoint that retries only connections that never opened.
+
+    `read=0` with POST (not an idempotent method) re-raises any error after the request
+    was sent at once; `status=0` and no Retry-After handling leave every answer to
+    `parse_grant`.
+    """
+    retry = _ConnectTimeoutRetry(
+        total=None,
+        connect=CONNECT_ATTEMPTS - 1,
+        read=0,
+        redirect=0,
+        status=0,
+        other=0,
+        backoff_factor=1.0,
+        respect_retry_after_header=False,
+        raise_on_status=False,
+    )
+    session = requests.Session()
+    session.mount(endpoint, HTTPAdapter(max_retries=retry))
+    return session
+
+
+def post_token_request(http: requests.Session, url: str, body: Dict[str, Any], timeout: float) -> requests.Response:
+    """POST one grant to the token endpoint; an error says whether the token may be spent."""
+    try:
+        return http.post(
+            url,
+            json=body,
+            timeout=timeout,
+            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+            allow_redirects=False,
+        )
+    except requests.RequestException as exc:
+        if isinstance(exc, requests.exceptions.ConnectTimeout) or never_connected(exc):
             raise ZendeskApiError(
-                f"The request to the Zendesk token endpoint {url} failed after it was sent"
-                f" ({type(exc).__name__}). It is not retried because Zendesk may already have"
-                " spent the refresh token; the token store is unchanged. Rerun: if Zendesk then"
-                f" rejects the stored token, run `{AUTHORIZE_COMMAND}`."
+                f"Could not connect to the Zendesk token endpoint {url} ({type(exc).__name__})."
+                " Check the subdomain and the network, then rerun: the stored tokens were not"
+                " used and are still valid."
             ) from None
-    raise AssertionError("unreachable")  # pragma: no cover
+        raise ZendeskApiError(
+            f"The request to the Zendesk token endpoint {url} failed after it was sent"
+            f" ({type(exc).__name__}). It is not retried because Zendesk may already have"
+            " spent the refresh token; the token store is unchanged. Rerun: if Zendesk then"
+            f" rejects the stored token, run `{AUTHORIZE_COMMAND}`."
+        ) from None
 
 
 def _error_fields(response: requests.Response) -> Dict[str, str]:
@@ -190,7 +209,7 @@ def _error_fields(response: requests.Response) -> Dict[str, str]:
     return fields
 
 
-def _parse_grant(
+def parse_grant(
     response: requests.Response,
     grant: str,
     url: str,
@@ -283,7 +302,6 @@ class _RenewingBearerAuth(AuthBase):
         refresh_margin: float,
         timeout: float,
         clock: Callable[[], float],
-        http: Optional[requests.Session],
     ) -> None:
         if not client_id or not client_secret:
             raise ZendeskConfigError(f"{grant} needs both client_id and client_secret.")
@@ -295,7 +313,7 @@ class _RenewingBearerAuth(AuthBase):
         self._refresh_margin = float(refresh_margin)
         self._timeout = timeout
         self._clock = clock
-        self._http = http
+        self._http = token_session(token_endpoint)
         self._tokens: Optional[TokenSet] = None
 
     def __repr__(self) -> str:
@@ -383,7 +401,6 @@ class RefreshingOAuth(_RenewingBearerAuth):
         refresh_margin: Refresh when less than this is left (at most half the lifetime).
         timeout: Timeout of token requests, in seconds.
         clock: Epoch seconds; tests pass a fake.
-        http: Session for token requests; default: plain `requests`.
     """
 
     def __init__(
@@ -398,10 +415,9 @@ class RefreshingOAuth(_RenewingBearerAuth):
         refresh_margin: float = DEFAULT_REFRESH_MARGIN_SECONDS,
         timeout: float = TOKEN_REQUEST_TIMEOUT,
         clock: Callable[[], float] = time.time,
-        http: Optional[requests.Session] = None,
     ) -> None:
         super().__init__(
-            "OAuth refresh", client_id, client_secret, token_endpoint, expires_in, refresh_margin, timeout, clock, http
+            "OAuth refresh", client_id, client_secret, token_endpoint, expires_in, refresh_margin, timeout, clock
         )
         self.store = store
         self._configured_refresh_token = str(refresh_token) if refresh_token else None
@@ -453,11 +469,6 @@ class RefreshingOAuth(_RenewingBearerAuth):
         if self._tokens is None:
             self._tokens = self._initial()
         return self._tokens
-
-    def current_tokens(self) -> TokenSet:
-        """The pair in use (loading it from the store on first use); its repr hides secrets."""
-        with self._lock:
-            return self._ensure_loaded()
 
     def _current_token(self) -> str:
         with self._lock:
@@ -511,7 +522,7 @@ class RefreshingOAuth(_RenewingBearerAuth):
             logger.info(
                 "Refreshed the Zendesk OAuth access token; the new pair is stored in %s. It expires %s.",
                 self.store.path,
-                _format_epoch(new.expires_at),
+                format_epoch(new.expires_at),
             )
 
     def _request_refresh(self, refresh_token: str) -> TokenSet:
@@ -531,11 +542,11 @@ class RefreshingOAuth(_RenewingBearerAuth):
             "client_secret": self._client_secret,
             "expires_in": token_lifetime(self._expires_in),
         }
-        response = _post_token_request(self.token_endpoint, body, self._timeout, self._http)
+        response = post_token_request(self._http, self.token_endpoint, body, self._timeout)
         # Zendesk has answered: from here on this token counts as spent, whatever the answer.
         with _SPENT_LOCK:
             _SPENT_REFRESH_TOKENS.add(fingerprint)
-        tokens = _parse_grant(
+        tokens = parse_grant(
             response, "refresh_token", self.token_endpoint, self._clock,
             previous_refresh_token=refresh_token, store_path=str(self.store.path),
             requested_expires_in=body["expires_in"],
@@ -587,7 +598,6 @@ class ClientCredentialsOAuth(_RenewingBearerAuth):
         refresh_margin: float = DEFAULT_REFRESH_MARGIN_SECONDS,
         timeout: float = TOKEN_REQUEST_TIMEOUT,
         clock: Callable[[], float] = time.time,
-        http: Optional[requests.Session] = None,
     ) -> None:
         super().__init__(
             "The client credentials grant",
@@ -598,7 +608,6 @@ class ClientCredentialsOAuth(_RenewingBearerAuth):
             refresh_margin,
             timeout,
             clock,
-            http,
         )
         self.scope = scope
         #: Tokens fetched by this object (for logs and tests).
@@ -613,15 +622,15 @@ class ClientCredentialsOAuth(_RenewingBearerAuth):
         }
         if self._expires_in:
             body["expires_in"] = int(self._expires_in)
-        response = _post_token_request(self.token_endpoint, body, self._timeout, self._http)
-        self._tokens = _parse_grant(
+        response = post_token_request(self._http, self.token_endpoint, body, self._timeout)
+        self._tokens = parse_grant(
             response, "client_credentials", self.token_endpoint, self._clock,
             requested_expires_in=body.get("expires_in"),
         )
         self.fetch_count += 1
         logger.info(
             "Got a Zendesk OAuth access token with the client credentials grant; it expires %s.",
-            _format_epoch(self._tokens.expires_at),
+            format_epoch(self._tokens.expires_at),
         )
 
     def _current_token(self) -> str:
@@ -636,243 +645,3 @@ class ClientCredentialsOAuth(_RenewingBearerAuth):
             if self._tokens is None or self._tokens.access_token == failed_token:
                 self._fetch()
             return self._tokens.access_token if self._tokens else None
-
-
-# --- authorization code flow (the `authorize` command) ------------------------------------
-
-
-def build_authorization_url(
-    base_url: str,
-    client_id: str,
-    redirect_uri: Optional[str] = None,
-    scope: str = DEFAULT_SCOPE,
-    state: Optional[str] = None,
-) -> str:
-    """`{base_url}/oauth/authorizations/new?response_type=code&client_id=...&redirect_uri=...&scope=read&state=...`
-
-    `redirect_uri` and `state` are left out when None. The redirect URI must be one of
-    those registered on the OAuth client.
-    """
-    params = [("response_type", "code"), ("client_id", client_id)]
-    if redirect_uri:
-        params.append(("redirect_uri", redirect_uri))
-    params.append(("scope", scope))
-    if state:
-        params.append(("state", state))
-    return f"{base_url.rstrip('/')}{AUTHORIZE_PATH}?{urlencode(params, quote_via=quote)}"
-
-
-def exchange_code(
-    base_url: str,
-    client_id: str,
-    client_secret: str,
-    code: str,
-    redirect_uri: Optional[str] = None,
-    scope: str = DEFAULT_SCOPE,
-    expires_in: Optional[int] = None,
-    timeout: float = TOKEN_REQUEST_TIMEOUT,
-    clock: Callable[[], float] = time.time,
-    http: Optional[requests.Session] = None,
-) -> TokenSet:
-    """Trade an authorization code for a token pair at `{base_url}/oauth/tokens`.
-
-    Returns the pair bound to this token endpoint and client (not yet stored).
-    """
-    url = token_url(base_url)
-    body: Dict[str, Any] = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "client_id": client_id,
-        "client_secret": client_secret,
-        "scope": scope,
-    }
-    if redirect_uri:
-        body["redirect_uri"] = redirect_uri
-    body["expires_in"] = token_lifetime(expires_in)
-    response = _post_token_request(url, body, timeout, http)
-    tokens = _parse_grant(response, "authorization_code", url, clock, requested_expires_in=body["expires_in"])
-    return tokens.bound_to(url, client_id)
-
-
-def parse_code_answer(answer: str, expected_state: Optional[str]) -> str:
-    """The code from what the user pasted: the code itself, or the address redirected to.
-
-    Raises `ZendeskAuthError` when the answer is empty, carries an OAuth error, or its
-    `state` does not match the one sent (a mixed-up or forged redirect).
-    """
-    text = (answer or "").strip()
-    if "code=" in text or "error=" in text or "?" in text:
-        query = parse_qs(urlsplit(text).query if "?" in text else text)
-        if "error" in query:
-            raise ZendeskAuthError(
-                f"Zendesk did not authorize the connector ({query['error'][0]}). Run"
-                f" `{AUTHORIZE_COMMAND}` again and approve the access request."
-            )
-        state = query.get("state", [None])[0]
-        if expected_state and state is not None and state != expected_state:
-            raise ZendeskAuthError(
-                "The pasted address belongs to another sign-in (its state does not match). Run"
-                f" `{AUTHORIZE_COMMAND}` again and paste the address of this sign-in."
-            )
-        text = (query.get("code") or [""])[0].strip()
-    if not text:
-        raise ZendeskAuthError(f"No authorization code was entered. Run `{AUTHORIZE_COMMAND}` again.")
-    return text
-
-
-def authorize_interactive(
-    subdomain: str,
-    client_id: str,
-    client_secret: str,
-    token_store_path: str = DEFAULT_TOKEN_STORE_PATH,
-    base_url: Optional[str] = None,
-    input_fn: Callable[[str], str] = input,
-    print_fn: Callable[..., Any] = print,
-    *,
-    redirect_uri: Optional[str] = None,
-    scope: str = DEFAULT_SCOPE,
-    expires_in: Optional[int] = None,
-    timeout: float = TOKEN_REQUEST_TIMEOUT,
-) -> Dict[str, Any]:
-    """`python zendesk_pipeline.py authorize`: sign in, store the tokens, check them.
-
-    Prints the authorization URL for the account and client with `redirect_uri` (one of
-    the OAuth client's Redirect URLs; default `DEFAULT_REDIRECT_URI`), asks for the
-    address Zendesk redirected the browser to (or just its code), exchanges it at
-    `/oauth/tokens` with the same redirect URI, writes the pair to the token store, and
-    confirms with `GET /api/v2/users/me`. Nothing secret is printed. Raises
-    `ZendeskConfigError` / `ZendeskAuthError` / `ZendeskApiError` with what to fix.
-
-    Returns:
-        The signed-in user (`/users/me`'s `user` object).
-    """
-    account = normalize_subdomain(subdomain)
-    root = resolve_base_url(account, base_url)
-    redirect_uri = redirect_uri or DEFAULT_REDIRECT_URI
-    if not client_id or not client_secret or is_placeholder(client_id) or is_placeholder(client_secret):
-        raise ZendeskConfigError(
-            "authorize needs the OAuth client: set client_id and client_secret under"
-            " [sources.zendesk.credentials] in .dlt/secrets.toml (or the env vars"
-            " SOURCES__ZENDESK__CREDENTIALS__CLIENT_ID and __CLIENT_SECRET)."
-        )
-    endpoint = token_url(root)
-    store = TokenStore(token_store_path)
-    stored = store.load()
-    if stored is not None and (
-        (stored.token_url and stored.token_url != endpoint) or (stored.client_id and stored.client_id != client_id)
-    ):
-        raise ZendeskConfigError(
-            f"The token store at {store.path} holds tokens of another account or OAuth client"
-            f" ({stored.token_url}, client {stored.client_id}); overwriting it would lock that one"
-            " out. Set token_store_path to a separate file for this account."
-        )
-    store.check_writable()  # before a single-use code is spent
-
-    state = secrets.token_urlsafe(16)
-    url = build_authorization_url(root, client_id, redirect_uri, scope, state)
-    print_fn(f"Authorize this connector to read {root}:")
-    print_fn("  1. Open this address in a browser and sign in as a Zendesk admin:")
-    print_fn(f"     {url}")
-    print_fn(f"  2. Click Allow. Zendesk then sends the browser to {redirect_uri}?code=...")
-    print_fn("     (that page may fail to load; only its address matters). The code is valid for 2 minutes.")
-    try:
-        answer = input_fn("  3. Paste that whole address from the address bar (or just the code) here: ")
-    except EOFError:  # stdin closed: nothing was entered
-        answer = ""
-    code = parse_code_answer(answer, state)
-
-    tokens = exchange_code(root, client_id, client_secret, code, redirect_uri, scope, expires_in, timeout)
-    with store.locked():
-        store.save(tokens)
-
-    try:
-        me = requests.get(
-            f"{root}/api/v2/users/me.json",
-            headers={"Authorization": f"Bearer {tokens.access_token}", "Accept": "application/json",
-                     "User-Agent": USER_AGENT},
-            timeout=timeout,
-            allow_redirects=False,
-        )
-    except requests.RequestException as exc:
-        raise ZendeskApiError(
-            f"The tokens are stored in {store.path}, but {root} could not be reached to check them"
-            f" ({type(exc).__name__}). Run `python zendesk_pipeline.py check` when the network is back."
-        ) from None
-    if me.status_code != 200:
-        raise ZendeskAuthError(
-            f"Zendesk issued tokens (stored in {store.path}) but answered {me.status_code} to"
-            " GET /api/v2/users/me with them. Check that the OAuth client's scope includes 'read'"
-            f" and run `{AUTHORIZE_COMMAND}` again."
-        )
-    try:
-        user = me.json().get("user") or {}
-    except (ValueError, AttributeError):
-        user = {}
-    print_fn(
-        f"Authorized as {user.get('name')} <{user.get('email')}>, role {user.get('role')}, on {root}."
-    )
-    if user.get("role") != "admin":
-        print_fn("  Warning: the incremental exports need an admin; sign in as an admin for a full sync.")
-    print_fn(f"Tokens stored in {store.path} (mode 0600); keep this file out of the destination and of version control.")
-    print_fn(_expiry_note(tokens))
-    print_fn(
-        "Runs use it with client_id and client_secret under [sources.zendesk.credentials]"
-        + ("" if str(token_store_path) == DEFAULT_TOKEN_STORE_PATH else f' and token_store_path = "{token_store_path}"')
-        + "; no refresh_token setting is needed."
-    )
-    return dict(user)
-
-
-def _expiry_note(tokens: TokenSet) -> str:
-    """When the new access token expires, as Zendesk's answer said (it may not say)."""
-    if tokens.expires_at is None:
-        return (
-            "Zendesk's answer did not say when the access token expires; runs refresh it"
-            " when Zendesk rejects it."
-        )
-    minutes = max(1, round((tokens.expires_at - (tokens.issued_at or time.time())) / 60))
-    return (
-        f"The access token expires in {minutes} minutes ({_format_epoch(tokens.expires_at)});"
-        " runs refresh it before then, by themselves."
-    )
-
-
-def authorize_from_config(
-    base_url: Optional[str] = None,
-    input_fn: Callable[[str], str] = input,
-    print_fn: Callable[..., Any] = print,
-    redirect_uri: Optional[str] = None,
-) -> Dict[str, Any]:
-    """`authorize` with the settings the source reads (`sources.zendesk...`, secrets or env).
-
-    Reads `subdomain`, `base_url` and, under `credentials`, `client_id`, `client_secret`,
-    `token_store_path`, `redirect_uri` and `access_token_expires_in`. Placeholders
-    (`<configure me>`, `...`) count as unset.
-    """
-    import dlt
-
-    def setting(key: str) -> Any:
-        for lookup in (dlt.secrets.get, dlt.config.get):
-            try:
-                value = lookup(key)
-            except Exception:  # a provider that cannot answer is the same as unset
-                value = None
-            if value is not None and not is_placeholder(value):
-                return value
-        return None
-
-    subdomain = setting("sources.zendesk.subdomain")
-    if not subdomain:
-        normalize_subdomain(None)  # raises the "subdomain is not set" message
-    expires_in = setting("sources.zendesk.credentials.access_token_expires_in")
-    return authorize_interactive(
-        str(subdomain),
-        setting("sources.zendesk.credentials.client_id"),
-        setting("sources.zendesk.credentials.client_secret"),
-        setting("sources.zendesk.credentials.token_store_path") or DEFAULT_TOKEN_STORE_PATH,
-        base_url=base_url or setting("sources.zendesk.base_url"),
-        input_fn=input_fn,
-        print_fn=print_fn,
-        redirect_uri=redirect_uri or setting("sources.zendesk.credentials.redirect_uri"),
-        expires_in=int(expires_in) if expires_in else None,
-    )
