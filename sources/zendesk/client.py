@@ -10,8 +10,10 @@ retried). What Zendesk needs on top lives here:
   while the pacing, the request counter and the halt stay shared by the whole run;
 - a connection that cannot be opened at all (unknown host, connection refused) fails at
   once with a one-line error instead of being retried like a 5xx;
-- a transport adapter that paces every attempt through the run's `RateBudget`, turns
-  Zendesk's multi-valued `Retry-After` into one number, counts requests per endpoint,
+- a transport adapter that paces every attempt through the run's `RateBudget`, then
+  attaches the credentials (the only place they are attached: a token renewed during the
+  wait is the one sent), turns Zendesk's multi-valued `Retry-After` into one number,
+  counts requests per endpoint, hands back a response that decodes its JSON body once,
   and refuses to send a request to any host but the configured one;
 - a status policy: 401 stops the run (and the adapter sends nothing more once one
   came back, so parallel resources do not keep knocking with rejected credentials),
@@ -28,7 +30,7 @@ import re
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 from urllib.parse import urlsplit
 
 import requests
@@ -53,7 +55,7 @@ STOP_CHECK_SECONDS = 0.25
 RETRYABLE_STATUS = frozenset({429, *range(500, 600)})
 _ID_SEGMENT = re.compile(r"/\d+(?=/|$)")
 
-Page = Tuple[List[Dict[str, Any]], Dict[str, Any]]
+Rows = List[Dict[str, Any]]
 
 
 def endpoint_template(path: str) -> str:
@@ -130,8 +132,8 @@ class PacedAdapter(HTTPAdapter):
             self._halt.raise_if_stopped()
             progress.raise_if_stopped()
             if self._auth is not None:
-                request = self._auth(request)
-            response = super().send(request, *args, **kwargs)
+                request = self._authorized(request)
+            response = ParsedOnceResponse.of(super().send(request, *args, **kwargs))
         finally:
             release()
         retry_after = response.headers.get("Retry-After")
@@ -140,22 +142,56 @@ class PacedAdapter(HTTPAdapter):
         self._budget.observe(response.headers)
         if response.status_code == 429:
             self._budget.throttled(parts.path)
-        self._counter.add(parts.path, response.status_code)
+        self._counter.add(parts.path)
         return response
+
+    def _authorized(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Attach the credentials: the only place they are attached, after pacing.
+
+        A response hook the auth registers (an OAuth token renewed on a 401, and the
+        request sent again) runs before the caller's hooks, so our status policy judges
+        the answer to the renewed request, not the 401 the renewal already handled."""
+        before = list(request.hooks.get("response", []))
+        request = self._auth(request)
+        added = [hook for hook in request.hooks.get("response", []) if hook not in before]
+        request.hooks["response"] = added + before
+        return request
+
+
+class ParsedOnceResponse(requests.Response):
+    """A response whose JSON body is decoded once, however many readers ask.
+
+    The status policy checks that a body is JSON, dlt's data selector takes the rows and
+    the paginator its cursor: three reads of one export page of 1000 records."""
+
+    _payload: Any = None
+    _parsed = False
+
+    @classmethod
+    def of(cls, response: requests.Response) -> "ParsedOnceResponse":
+        parsed = cls()
+        parsed.__dict__.update(response.__dict__)
+        return parsed
+
+    def json(self, **kwargs: Any) -> Any:
+        if kwargs:
+            return super().json(**kwargs)
+        if not self._parsed:
+            self._payload = super().json()
+            self._parsed = True
+        return self._payload
 
 
 class RequestCounter:
-    """Requests sent per endpoint template, and answers by status, for progress and reports."""
+    """Requests sent per endpoint template, for progress and reports."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.by_endpoint: Counter[str] = Counter()
-        self.by_status: Counter[int] = Counter()
 
-    def add(self, path: str, status: int) -> None:
+    def add(self, path: str) -> None:
         with self._lock:
             self.by_endpoint[endpoint_template(path)] += 1
-            self.by_status[status] += 1
 
     @property
     def total(self) -> int:
@@ -257,7 +293,8 @@ class ZendeskClient:
             {"User-Agent": USER_AGENT, "Accept": "application/json", **dict(headers or {})},
         )
         session: Any = _CurrentThreadSession(self.sessions)
-        self.rest = RESTClient(base_url=self.base_url + API_PREFIX, auth=auth, session=session)
+        # No auth here: the adapter attaches it to every attempt, after pacing.
+        self.rest = RESTClient(base_url=self.base_url + API_PREFIX, session=session)
 
     def pages(
         self,
@@ -267,8 +304,8 @@ class ZendeskClient:
         table: Optional[str] = None,
         plan_gated: bool = False,
         path: Optional[str] = None,
-    ) -> Iterator[Page]:
-        """Yield `(rows, whole_payload)` per page until the paginator says stop.
+    ) -> Iterator[Rows]:
+        """Yield each page's rows until the paginator says stop.
 
         Raises `TableUnavailable` for a plan-gated table answering 403/404, and
         `ZendeskAuthError` / `ZendeskApiError` with an actionable message otherwise.
@@ -282,7 +319,7 @@ class ZendeskClient:
                 data_selector=endpoint.data_key,
                 hooks={"response": [hook]},
             ):
-                yield list(page), page.response.json()
+                yield list(page)
 
     def get(
         self,
@@ -347,7 +384,7 @@ class ZendeskClient:
             where = endpoint_template(urlsplit(response.url).path)
             if 200 <= status < 300:
                 try:
-                    payload = response.json()
+                    response.json()  # decoded once (ParsedOnceResponse): the readers reuse it
                 except ValueError:
                     raise ZendeskApiError(
                         f"{where} answered {status} with a body that is not valid JSON"
@@ -357,8 +394,6 @@ class ZendeskClient:
                         " between this machine and Zendesk.",
                         status,
                     ) from None
-                # Parse once: dlt's data selector and our paginators both read the body.
-                response.json = lambda **_: payload  # type: ignore[method-assign]
                 return
             if status in RETRYABLE_STATUS:
                 # dlt's retry policy sees HTTPError with a retryable status and tries again.

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import AbstractSet, Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Set, Tuple
+from typing import AbstractSet, Any, Dict, Iterable, Mapping, MutableMapping, Optional, Set, Tuple
 
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.schema.typing import TColumnSchema
@@ -190,8 +190,3 @@ class FieldCatalog:
             column, data_type = self.column_for(identity)
             record[column] = _coerce(value, data_type) if data_type else value
         return record
-
-    def pivot_page(self, records: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-        for record in records:
-            self.pivot(record)
-        return records

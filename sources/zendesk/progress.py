@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
+from .rows import iso_to_epoch
 from .settings import TABLES
 
 logger = logging.getLogger("zendesk.progress")
@@ -71,17 +72,12 @@ def tables_of(reader: str) -> str:
 
 def _epoch(value: Any) -> Optional[float]:
     """An export row's cursor value (epoch number or ISO text) as an epoch, if it is one."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str) and value:
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        return parsed.timestamp()
-    return None
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        return float(iso_to_epoch(value))
+    except ValueError:
+        return None
 
 
 def _day(epoch: float) -> str:

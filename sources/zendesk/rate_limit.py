@@ -211,7 +211,6 @@ class RateBudget:
         self.ledger = ledger or RateLedger()
         self._clock = clock
         self._sleep = sleep
-        self.waited_seconds = 0.0
         self.observed_account_limit: Optional[int] = None
 
     def _paces_exports_shared(self, state: Dict[str, Any]) -> bool:
@@ -253,7 +252,6 @@ class RateBudget:
                     for name in taken:
                         _bucket(state, name, now, self.window).append([now, slot_id])
                     return self._releaser(taken, slot_id)
-            self.waited_seconds += wait
             progress.rate_wait(wait, min(waits.values()), self.window)
             (sleep or self._sleep)(wait)
 

@@ -1,9 +1,11 @@
 """dlt resources generated from the table registry in `settings.py`.
 
-Readers walk an endpoint and keep its cursor; tables are either a reader itself or a
-transformer fed by a shared reader (tickets + ticket_metrics from one ticket export;
-ticket_comments + ticket_audits from one ticket events export), so no export is ever
-read twice in a run.
+Every resource takes its name, key, write disposition, cursor and custom fields from its
+`TableSpec`, and is built by how the table detects changes (`OWN_TABLES`) or, when
+several tables share one export pass, as a transformer of that hidden reader (tickets +
+ticket_metrics from one ticket export; ticket_comments + ticket_audits from one ticket
+events export), so no export is ever read twice in a run. Nothing here asks which table
+it is building.
 
 A plain `pipeline.run(zendesk_support())` reads every export to its end: nothing is left
 for a later run. With `batch_pages` set (what `sync.run_until_drained` uses for long first
@@ -23,7 +25,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set
 
 import dlt
 from dlt.extract.resource import DltResource
@@ -34,57 +36,25 @@ from .client import ZendeskClient
 from .custom_fields import SOURCE_ATTRIBUTE, FieldCatalog
 from .errors import TableUnavailable
 from .paginators import CursorExportPaginator, TimeExportPaginator, list_paginator, list_params
+from .rows import Row, epoch_to_iso, iso_to_epoch, with_json_values
 from .settings import (
     EXPORT_MIN_AGE_SECONDS,
     FIELD_DEFINITIONS,
     NATIVE_COLUMNS,
-    PER_TICKET_AUDITS,
-    SATISFACTION_LOOKBACK_SECONDS,
-    TABLES_BY_NAME,
+    TABLES,
     ChangeDetection,
     Endpoint,
+    Pagination,
     TableSpec,
     dlt_write_disposition,
+    reader_of,
 )
 
 logger = logging.getLogger(__name__)
 
-#: The table whose custom columns each kind of field definition types.
-CUSTOM_FIELD_TABLES = {"ticket": "tickets", "user": "users", "organization": "organizations"}
-
-#: Tickets whose audits are fetched at once in `audits_mode="per_ticket"`.
+#: Tickets whose rows are fetched at once for a table's `per_ticket` source.
 PER_TICKET_WORKERS = 4
 
-#: ticket_metrics: a load replaces the metrics of every ticket it holds a row for, and
-#: inserts only real metric rows (positive ids). A deleted ticket's row is a tombstone
-#: with the negated ticket id: it deletes the ticket's metrics and is never stored, and
-#: needs no column of its own.
-TICKET_METRICS_MERGE = {
-    "disposition": "merge",
-    "strategy": "delete-insert",
-    "destination_scope": "ticket_id IN (SELECT ticket_id FROM {staging_table})",
-    "source_filter": "id > 0",
-}
-
-Row = Dict[str, Any]
-
-AUDITS_WRITE_DISPOSITION = dlt_write_disposition(TABLES_BY_NAME["ticket_audits"].write_disposition)
-
-
-def epoch_to_iso(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def iso_to_epoch(value: Any) -> int:
-    if isinstance(value, (int, float)):
-        return int(value)
-    if isinstance(value, datetime):
-        return int(value.timestamp())
-    text = str(value).replace("Z", "+00:00")
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return int(parsed.timestamp())
 
 
 def change_stream_cursor(cursor_path: str, initial_value: Any, primary_key: Any) -> Any:
@@ -182,17 +152,11 @@ class SourceContext:
 
     def _load_field_definitions(self, kind: str) -> List[Row]:
         if kind not in self._field_definitions:
-            endpoint = FIELD_DEFINITIONS[kind]
+            endpoint, plan_gated = FIELD_DEFINITIONS[kind]
             rows: List[Row] = []
             try:
-                # User and organization fields need a Team plan or better; without them the
-                # values still load, untyped. Ticket fields are always readable by admins.
-                for page, _ in self.client.pages(
-                    endpoint,
-                    list_paginator(endpoint),
-                    list_params(endpoint),
-                    table=f"{kind}_fields",
-                    plan_gated=kind != "ticket",
+                for page in self.client.pages(
+                    endpoint, list_paginator(endpoint), list_params(endpoint), table=f"{kind}_fields", plan_gated=plan_gated
                 ):
                     rows.extend(page)
             except TableUnavailable as error:
@@ -201,22 +165,23 @@ class SourceContext:
             self._field_definitions[kind] = rows
         return self._field_definitions[kind]
 
-    def catalog(self, kind: str, page: Iterable[Row] = ()) -> FieldCatalog:
-        """The custom-field catalog of `kind`, with the types its columns already have in
+    def catalog(self, spec: TableSpec, page: Iterable[Row] = ()) -> FieldCatalog:
+        """The custom-field catalog of `spec`'s table, with the types its columns already have in
         the destination schema: a field whose type changed in Zendesk keeps its column's
         type, and values that no longer fit go to a dlt variant column.
 
         Native column names are reserved for good: the documented ones, and every
         top-level key of `page` (kept in the source state, so a native field Zendesk sent
         once keeps its name reserved in later runs too)."""
+        kind = spec.custom_fields
+        assert kind is not None, f"{spec.name} has no custom fields"
         state = dlt.current.source_state()
         columns_state = state.setdefault("custom_field_columns", {}).setdefault(kind, {})
         seen = state.setdefault("native_columns", {}).setdefault(kind, [])
         attribute = SOURCE_ATTRIBUTE[kind]
         new_keys = {key for record in page for key in record if key != attribute} - set(seen) - NATIVE_COLUMNS[kind]
         seen.extend(sorted(new_keys))
-        table = CUSTOM_FIELD_TABLES[kind]
-        existing = dlt.current.source_schema().tables.get(table, {}).get("columns", {})
+        existing = dlt.current.source_schema().tables.get(spec.name, {}).get("columns", {})
         column_types = {name: c["data_type"] for name, c in existing.items() if c.get("data_type")}
         return FieldCatalog(
             kind, self.field_definitions(kind), columns_state, column_types, NATIVE_COLUMNS[kind] | set(seen)
@@ -280,7 +245,7 @@ def _export_pages(
     if not budget.take():
         mark_batch(name, drained=False)
         return
-    for page, _ in ctx.client.pages(endpoint, paginator, {"per_page": endpoint.page_size, **endpoint.params}):
+    for page in ctx.client.pages(endpoint, paginator, {"per_page": endpoint.page_size, **endpoint.params}):
         pages += 1
         progress.export_page(name, endpoint.export_cursor, paginator, page)
         if page:
@@ -291,26 +256,18 @@ def _export_pages(
     mark_batch(name, drained=True)
 
 
-def cursor_export_reader(ctx: SourceContext, spec: TableSpec, initial: Any) -> DltResource:
-    """A cursor-based export (tickets, users) resumed from Zendesk's own cursor. No id
-    dedup at the cursor: the export's cursor never repeats a row, and a row changed twice
-    within one second must load its second version."""
-    name, endpoint = spec.reader, spec.endpoint
-
-    def read(
-        cursor: dlt.sources.incremental[Any] = change_stream_cursor(
-            endpoint.export_cursor, initial_value=initial, primary_key=()
-        ),
-    ) -> Iterator[List[Row]]:
-        state = dlt.current.resource_state()
-        start = ctx.export_start(iso_to_epoch(cursor.start_value))
-        paginator = CursorExportPaginator(start_time=start, cursor=state.get("after_cursor"))
-        try:
-            yield from _export_pages(ctx, name, endpoint, paginator)
-        finally:
-            state["after_cursor"] = paginator.after_cursor
-
-    return dlt.resource(read, name=name, selected=False, parallelized=True)
+def cursor_export_pages(
+    ctx: SourceContext, name: str, endpoint: Endpoint, cursor: dlt.sources.incremental[Any]
+) -> Iterator[List[Row]]:
+    """One batch of a cursor-based export (tickets, users), resumed from Zendesk's own
+    cursor: it never repeats a row."""
+    state = dlt.current.resource_state()
+    start = ctx.export_start(iso_to_epoch(cursor.start_value))
+    paginator = CursorExportPaginator(start_time=start, cursor=state.get("after_cursor"))
+    try:
+        yield from _export_pages(ctx, name, endpoint, paginator)
+    finally:
+        state["after_cursor"] = paginator.after_cursor
 
 
 def time_export_pages(
@@ -335,16 +292,16 @@ def time_export_pages(
         state["next_start_time"] = paginator.start_time
 
 
+EXPORT_WALKS = {Pagination.CURSOR_EXPORT: cursor_export_pages, Pagination.TIME_EXPORT: time_export_pages}
+
+
 def _full_list(
     ctx: SourceContext, spec: TableSpec, extra_params: Optional[Row] = None
 ) -> Iterator[List[Row]]:
     ctx.run()
     endpoint = spec.endpoint
     params = {**list_params(endpoint), **(extra_params or {})}
-    for page, _ in ctx.client.pages(
-        endpoint, list_paginator(endpoint), params, table=spec.name, plan_gated=spec.plan_gated
-    ):
-        yield page
+    yield from ctx.client.pages(endpoint, list_paginator(endpoint), params, table=spec.name, plan_gated=spec.plan_gated)
 
 
 def _unless_unavailable(spec: TableSpec, pages: Iterable[List[Row]]) -> Iterator[List[Row]]:
@@ -356,74 +313,121 @@ def _unless_unavailable(spec: TableSpec, pages: Iterable[List[Row]]) -> Iterator
         record_skip(spec.name, error)
 
 
-def json_text(value: Any) -> Optional[str]:
-    """A value as its JSON text (`"open"`, `509974`, `true`, `["a","b"]`); NULL stays NULL."""
-    if value is None:
-        return None
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _json_text_items(items: Any, keys: Iterable[str]) -> None:
-    for item in items if isinstance(items, list) else ():
-        if isinstance(item, dict):
-            for key in keys:
-                if key in item:
-                    item[key] = json_text(item[key])
-
-
-def with_json_values(spec: TableSpec, rows: List[Row]) -> List[Row]:
-    """Each of `spec.json_values` lists' `value` as its JSON text, in place.
-
-    Why text and not dlt's `json` type: in dlt 1.31 a `json` column holds objects and
-    lists; a scalar in it lands in a variant column (`value__v_bool`), or, sent as text, is
-    written unquoted and refused by DuckDB and Postgres. One text column of JSON text keeps
-    every value, typed as Zendesk sent it, in one place (`value::json` reads it back)."""
-    for row in rows:
-        for path in spec.json_values:
-            node: Any = row
-            for step in path:
-                node = node.get(step) if isinstance(node, dict) else None
-            _json_text_items(node, ("value",))
-    return rows
-
-
-def json_value_hints(paths: Iterable[Tuple[str, ...]], keys: Iterable[str] = ("value",)) -> Dict[Any, Any]:
+def json_value_hints(spec: TableSpec) -> Optional[Dict[Any, Any]]:
     """Nested hints typing the JSON-text columns as text, for lists right under the row.
 
     A list under a dict (`filter.all`) gets none: dlt would need a hint for the dict too,
     and that declares a table the data never fills, which breaks a later change of the
     write disposition (the shared multi-account dataset). Its values are JSON text
     strings already, so the column is text without a hint."""
-    columns = {"columns": {key: {"name": key, "data_type": "text"} for key in keys}}
-    hints: Dict[Any, Any] = {}
-    for path in paths:
-        if len(path) == 1:
-            hints[path[0]] = columns
-    return hints
+    columns = {"columns": {key: {"name": key, "data_type": "text"} for key in spec.json_value_keys}}
+    return {path[0]: columns for path in spec.json_values if len(path) == 1} or None
+
+
+def table_hints(spec: TableSpec, **overrides: Any) -> Dict[str, Any]:
+    """The dlt hints of `spec`'s table, all from the registry."""
+    hints = {
+        "name": spec.name,
+        "primary_key": spec.primary_key,
+        "write_disposition": dlt_write_disposition(spec),
+        "nested_hints": json_value_hints(spec),
+    }
+    return {**hints, **overrides}
+
+
+def table_rows(ctx: SourceContext, spec: TableSpec) -> Callable[[List[Row]], Any]:
+    """What a page of the endpoint becomes in `spec`'s table: its row shape, its JSON-text
+    values, and its custom fields pivoted into typed columns."""
+
+    def shape(page: List[Row]) -> Any:
+        rows = with_json_values(spec.rows(page) if spec.rows else page, spec.json_values, spec.json_value_keys)
+        if spec.custom_fields is None or not rows:
+            return rows
+        catalog = ctx.catalog(spec, page)
+        pivoted = [catalog.pivot(dict(row)) for row in rows]
+        return dlt.mark.with_hints(pivoted, dlt.mark.make_hints(columns=catalog.column_hints()))
+
+    return shape
+
+
+def export_resource(
+    ctx: SourceContext, spec: TableSpec, shape: Optional[Callable[[List[Row]], Any]] = None, **hints: Any
+) -> DltResource:
+    """A resource walking `spec`'s export from its cursor: a table of its own (with
+    `shape`), or the hidden reader whose pages several tables share."""
+    endpoint = spec.endpoint
+    walk, name = EXPORT_WALKS[endpoint.pagination], hints["name"]
+    initial = ctx.start_epoch if endpoint.epoch_cursor else epoch_to_iso(ctx.start_epoch)
+
+    def read(
+        cursor: dlt.sources.incremental[Any] = change_stream_cursor(
+            endpoint.export_cursor, initial_value=initial, primary_key="id" if spec.immutable_rows else ()
+        ),
+    ) -> Iterator[Any]:
+        for page in walk(ctx, name, endpoint, cursor):
+            yield shape(page) if shape else page
+
+    return dlt.resource(read, parallelized=True, **hints)
+
+
+def export_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
+    """An export that feeds one table (organizations, ticket metric events)."""
+    return export_resource(ctx, spec, table_rows(ctx, spec), **table_hints(spec))
+
+
+def fed_table(ctx: SourceContext, spec: TableSpec, reader: DltResource) -> DltResource:
+    """A table made from the pages of a reader it shares with its siblings."""
+    shape = table_rows(ctx, spec)
+
+    def rows(page: List[Row]) -> Iterator[Any]:
+        shaped = shape(page)
+        if shaped:
+            yield shaped
+
+    return dlt.transformer(rows, data_from=reader, **table_hints(spec))
 
 
 def replace_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
     """Small tables without change tracking, replaced on every run."""
+    shape = table_rows(ctx, spec)
 
-    def read() -> Iterator[List[Row]]:
+    def read() -> Iterator[Any]:
         for page in _unless_unavailable(spec, _full_list(ctx, spec)):
-            yield with_json_values(spec, page)
+            yield shape(page)
 
-    return dlt.resource(
-        read,
-        name=spec.name,
-        primary_key=spec.primary_key,
-        write_disposition="replace",
-        nested_hints=json_value_hints(spec.json_values),
-        parallelized=True,
-    )
+    return dlt.resource(read, parallelized=True, **table_hints(spec))
+
+
+def start_time_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
+    """A list filtered server-side by start_time (satisfaction ratings), re-reading a
+    lookback window.
+
+    `start_time` is sent `spec.start_time_lookback` seconds before the cursor, so a row
+    offered before the cursor and answered after it comes again whichever time Zendesk
+    filters on; the cursor then drops the re-read rows that did not change (they are
+    older than the cursor) and merge on id makes the rest harmless. The window costs the
+    rows created in it: a page for every 100 of them, each run."""
+    shape = table_rows(ctx, spec)
+
+    def read(
+        updated_at: dlt.sources.incremental[str] = change_stream_cursor(
+            spec.cursor, initial_value=epoch_to_iso(ctx.start_epoch), primary_key=()
+        ),
+    ) -> Iterator[Any]:
+        cursor = iso_to_epoch(updated_at.start_value)
+        start = {"start_time": max(ctx.start_epoch, cursor - spec.start_time_lookback)}
+        for page in _unless_unavailable(spec, _full_list(ctx, spec, start)):
+            yield shape(page)
+
+    return dlt.resource(read, parallelized=True, **table_hints(spec))
 
 
 def _scanned_rows(ctx: SourceContext, spec: TableSpec) -> Iterable[List[Row]]:
-    if spec.name == "ticket_fields":
+    shape = table_rows(ctx, spec)
+    if spec.defines_custom_fields:
         # the same request also types custom columns; copies, because rows are reshaped
-        return [with_json_values(spec, [dict(row) for row in ctx.field_definitions("ticket")])]
-    return (with_json_values(spec, page) for page in _full_list(ctx, spec))
+        return [shape([dict(row) for row in ctx.field_definitions(spec.defines_custom_fields)])]
+    return (shape(page) for page in _full_list(ctx, spec))
 
 
 def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
@@ -437,6 +441,7 @@ def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
     deletes nothing when there is no row to load); the next load is a cdc merge again.
     `deletions="soft"`: the full list is loaded with dlt's scd2 merge, which keeps vanished
     rows and closes their validity (`_dlt_valid_to` is set): nothing is lost, history shows.
+    A table the registry does not merge keeps its own disposition.
     """
 
     def read_changes() -> Iterator[Any]:
@@ -466,277 +471,79 @@ def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
     def read_all() -> Iterator[List[Row]]:
         yield from _unless_unavailable(spec, _scanned_rows(ctx, spec))
 
+    def merged(strategy: str) -> Any:
+        disposition = dlt_write_disposition(spec)
+        return {"disposition": "merge", "strategy": strategy} if disposition == "merge" else disposition
+
     if ctx.deletions == "soft":
         return dlt.resource(
-            read_all,
-            name=spec.name,
-            write_disposition={"disposition": "merge", "strategy": "scd2"},
-            nested_hints=json_value_hints(spec.json_values),
-            parallelized=True,
+            read_all, parallelized=True, **table_hints(spec, primary_key=None, write_disposition=merged("scd2"))
         )
-    return dlt.resource(
-        read_changes,
-        name=spec.name,
-        primary_key=spec.primary_key,
-        write_disposition={"disposition": "merge", "strategy": "cdc"},
-        nested_hints=json_value_hints(spec.json_values),
-        parallelized=True,
-    )
+    return dlt.resource(read_changes, parallelized=True, **table_hints(spec, write_disposition=merged("cdc")))
 
 
-def satisfaction_ratings(ctx: SourceContext, spec: TableSpec) -> DltResource:
-    """Ratings filtered server-side by start_time, re-reading a lookback window.
+def per_ticket_table(ctx: SourceContext, spec: TableSpec, ticket_reader: DltResource) -> DltResource:
+    """A table's opt-in `per_ticket` source (`audits_mode="per_ticket"`: full Zendesk
+    audits, with `via.source` and `metadata.custom`), fetched only for tickets changed
+    since the last run. Costs one request per changed ticket; rows already loaded are not
+    appended twice (cursor plus id dedup)."""
+    assert spec.per_ticket is not None, f"{spec.name} has no per-ticket source"
+    endpoint = spec.per_ticket.endpoint
 
-    `start_time` is sent `SATISFACTION_LOOKBACK_SECONDS` before the `updated_at` cursor,
-    so a rating offered before the cursor and answered after it comes again whichever
-    time Zendesk filters on; the cursor then drops the re-read ratings that did not change
-    (they are older than the cursor) and merge on id makes the rest harmless. The window
-    costs the ratings created in it: a page of 100 for every 100 of them, each run."""
-
-    def read(
-        updated_at: dlt.sources.incremental[str] = change_stream_cursor(
-            spec.cursor, initial_value=epoch_to_iso(ctx.start_epoch), primary_key=()
-        ),
-    ) -> Iterator[List[Row]]:
-        cursor = iso_to_epoch(updated_at.start_value)
-        start = {"start_time": max(ctx.start_epoch, cursor - SATISFACTION_LOOKBACK_SECONDS)}
-        yield from _unless_unavailable(spec, _full_list(ctx, spec, start))
-
-    return dlt.resource(read, name=spec.name, primary_key="id", write_disposition="merge", parallelized=True)
-
-
-def ticket_resources(ctx: SourceContext) -> List[DltResource]:
-    """tickets and ticket_metrics from one pass over the ticket export."""
-    spec = TABLES_BY_NAME["tickets"]
-    reader = cursor_export_reader(ctx, spec, ctx.start_epoch)
-
-    @dlt.transformer(data_from=reader, name="tickets", primary_key="id", write_disposition="merge")
-    def tickets(page: List[Row]) -> Iterator[Any]:
-        if not page:
-            return
-        catalog = ctx.catalog("ticket", page)
-        rows = [catalog.pivot({k: v for k, v in ticket.items() if k != "metric_set"}) for ticket in page]
-        yield dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=catalog.column_hints()))
-
-    @dlt.transformer(
-        data_from=reader,
-        name="ticket_metrics",
-        primary_key="id",
-        write_disposition=TICKET_METRICS_MERGE,
-    )
-    def ticket_metrics(page: List[Row]) -> Iterator[List[Row]]:
-        rows: List[Row] = []
-        for ticket in page:
-            if ticket.get("status") == "deleted":
-                # Zendesk drops a deleted ticket's metrics; so do we (TICKET_METRICS_MERGE).
-                rows.append({"id": -int(ticket["id"]), "ticket_id": ticket["id"]})
-            elif ticket.get("metric_set"):
-                rows.append(ticket["metric_set"])
-        if rows:
-            yield rows
-
-    return [reader, tickets, ticket_metrics]
-
-
-def _comment_rows(event: Row) -> Iterator[Row]:
-    for child in event.get("child_events") or ():
-        if child.get("event_type") in ("Comment", "VoiceComment") or child.get("type") in ("Comment", "VoiceComment"):
-            row = {k: v for k, v in child.items() if k != "event_type"}
-            row["ticket_id"] = event["ticket_id"]
-            row.setdefault("created_at", event.get("created_at"))
-            row.setdefault("audit_id", event["id"])
-            yield row
-
-
-#: Ticket event fields an audit names differently; every other field keeps its name.
-AUDIT_FIELDS_FROM_EVENT = ("updater_id", "via", "system", "child_events")
-
-
-def _audit_row(event: Row) -> Row:
-    """A ticket event is one ticket update, i.e. one audit. Every field the export gives
-    is kept (`timestamp`, `event_type`, `via_reference_id`, `comment_present`,
-    `comment_public`, ...); the ones an audit has under another name move there:
-    `updater_id` is `author_id`, the channel name in `via` is `via.channel`, `system` is
-    `metadata.system`, and the child events are `events`. The export has no audit
-    `via.source` and no `metadata.custom`."""
-    row = {key: value for key, value in event.items() if key not in AUDIT_FIELDS_FROM_EVENT}
-    row.update(
-        {
-            "created_at": event.get("created_at") or epoch_to_iso(event["timestamp"]),
-            "author_id": event.get("updater_id"),
-            "via": {"channel": event.get("via")},
-            "metadata": {"system": event.get("system") or {}},
-            "events": _audit_events([dict(child) for child in event.get("child_events") or ()]),
-        }
-    )
-    return row
-
-
-#: Audit events carry `value` / `previous_value` as a string, a number, a boolean or a
-#: list (tags), depending on the field: each is loaded as its JSON text in one text column
-#: (`"open"`, `509974`, `true`, `["a","b"]`), with no variant columns and no child table
-#: for list values (see `with_json_values` for why not dlt's json type).
-AUDIT_EVENT_VALUES = ("value", "previous_value")
-AUDIT_EVENT_HINTS = json_value_hints([("events",)], AUDIT_EVENT_VALUES)
-
-
-def _audit_events(events: List[Row]) -> List[Row]:
-    _json_text_items(events, AUDIT_EVENT_VALUES)
-    return events
-
-
-def ticket_event_resources(ctx: SourceContext) -> List[DltResource]:
-    """ticket_comments and ticket_audits from one pass over the ticket events export."""
-    spec = TABLES_BY_NAME["ticket_comments"]
-    endpoint = spec.endpoint
-
-    def read_events(
-        cursor: dlt.sources.incremental[int] = change_stream_cursor(
-            endpoint.export_cursor, initial_value=ctx.start_epoch, primary_key="id"
-        ),
-    ) -> Iterator[List[Row]]:
-        yield from time_export_pages(ctx, spec.reader, endpoint, cursor)
-
-    reader = dlt.resource(read_events, name=spec.reader, selected=False, parallelized=True)
-
-    @dlt.transformer(data_from=reader, name="ticket_comments", primary_key="id", write_disposition="merge")
-    def ticket_comments(page: List[Row]) -> Iterator[List[Row]]:
-        rows = [row for event in page for row in _comment_rows(event)]
-        if rows:
-            yield rows
-
-    resources = [reader, ticket_comments]
-    if ctx.audits_mode == "events":
-
-        @dlt.transformer(
-            data_from=reader,
-            name="ticket_audits",
-            primary_key="id",
-            write_disposition=AUDITS_WRITE_DISPOSITION,
-            nested_hints=AUDIT_EVENT_HINTS,
-        )
-        def ticket_audits(page: List[Row]) -> Iterator[List[Row]]:
-            yield [_audit_row(event) for event in page]
-
-        resources.append(ticket_audits)
-    return resources
-
-
-def per_ticket_audits(ctx: SourceContext, ticket_reader: DltResource) -> DltResource:
-    """Opt-in `audits_mode="per_ticket"`: full Zendesk audits (with `via.source` and
-    `metadata.custom`) from `/tickets/{id}/audits`, only for tickets changed since the last
-    run. Costs one request per changed ticket; audits already loaded are not appended twice
-    (created_at cursor plus id dedup)."""
-    endpoint = PER_TICKET_AUDITS
-
-    @dlt.transformer(
-        data_from=ticket_reader,
-        name="ticket_audits",
-        primary_key="id",
-        write_disposition=AUDITS_WRITE_DISPOSITION,
-        nested_hints=AUDIT_EVENT_HINTS,
-    )
-    def ticket_audits(
+    def fetch(
         page: List[Row],
-        created_at: dlt.sources.incremental[str] = change_stream_cursor(
-            TABLES_BY_NAME["ticket_audits"].cursor, initial_value=epoch_to_iso(ctx.start_epoch), primary_key="id"
+        cursor: dlt.sources.incremental[str] = change_stream_cursor(
+            spec.cursor, initial_value=epoch_to_iso(ctx.start_epoch), primary_key=spec.primary_key
         ),
     ) -> Iterator[List[Row]]:
         live = [ticket["id"] for ticket in page if ticket.get("status") != "deleted"]
         # Several tickets at once: the run's rate budget still paces every request.
         with ThreadPoolExecutor(max_workers=PER_TICKET_WORKERS) as pool:
-            for audits in pool.map(lambda ticket_id: _ticket_audits(ctx, endpoint, ticket_id), live):
-                if audits:
-                    yield audits
+            for rows in pool.map(lambda ticket_id: _rows_of_ticket(ctx, spec, endpoint, ticket_id), live):
+                if rows:
+                    yield rows
 
-    return ticket_audits
+    return dlt.transformer(fetch, data_from=ticket_reader, **table_hints(spec))
 
 
-def _ticket_audits(ctx: SourceContext, endpoint: Endpoint, ticket_id: int) -> List[Row]:
-    """All audits of one ticket; none if it was deleted since the export listed it (404)."""
+def _rows_of_ticket(ctx: SourceContext, spec: TableSpec, endpoint: Endpoint, ticket_id: int) -> List[Row]:
+    """All rows of one ticket; none if it was deleted since the export listed it (404)."""
     rows: List[Row] = []
     path = endpoint.path.format(id=ticket_id)
     try:
-        for audits, _ in ctx.client.pages(
-            endpoint, list_paginator(endpoint), list_params(endpoint), path=path, plan_gated=True
-        ):
-            for audit in audits:
-                audit["events"] = _audit_events(audit.get("events") or [])
-            rows.extend(audits)
+        for page in ctx.client.pages(endpoint, list_paginator(endpoint), list_params(endpoint), path=path, plan_gated=True):
+            rows.extend(page)
     except TableUnavailable as error:
         if error.status_code != 404:
             raise
-    return rows
+    return with_json_values(rows, spec.json_values, spec.json_value_keys)
 
 
-def user_resources(ctx: SourceContext) -> List[DltResource]:
-    """users from the cursor export, with typed custom fields. Soft-deleted users come
-    through the export too, with `active: false`."""
-    spec = TABLES_BY_NAME["users"]
-    reader = cursor_export_reader(ctx, spec, epoch_to_iso(ctx.start_epoch))
-
-    @dlt.transformer(data_from=reader, name="users", primary_key="id", write_disposition="merge")
-    def users(page: List[Row]) -> Iterator[Any]:
-        if not page:
-            return
-        catalog = ctx.catalog("user", page)
-        rows = [catalog.pivot(dict(user)) for user in page]
-        yield dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=catalog.column_hints()))
-
-    return [reader, users]
-
-
-def organizations(ctx: SourceContext) -> DltResource:
-    """organizations from the time-based export, with typed custom fields. No id dedup at
-    the cursor: an organization changed twice within one second must load its second
-    version (merge makes the re-read boundary row harmless)."""
-    spec = TABLES_BY_NAME["organizations"]
-
-    def read(
-        cursor: dlt.sources.incremental[str] = change_stream_cursor(
-            spec.endpoint.export_cursor, initial_value=epoch_to_iso(ctx.start_epoch), primary_key=()
-        ),
-    ) -> Iterator[Any]:
-        for page in time_export_pages(ctx, spec.name, spec.endpoint, cursor):
-            catalog = ctx.catalog("organization", page)
-            rows = [catalog.pivot(dict(org)) for org in page]
-            yield dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=catalog.column_hints()))
-
-    return dlt.resource(read, name="organizations", primary_key="id", write_disposition="merge", parallelized=True)
-
-
-def ticket_metric_events(ctx: SourceContext) -> DltResource:
-    """Metric events never change, so dlt's id dedup at the cursor is exactly right."""
-    spec = TABLES_BY_NAME["ticket_metric_events"]
-
-    def read(
-        cursor: dlt.sources.incremental[str] = change_stream_cursor(
-            spec.endpoint.export_cursor, initial_value=epoch_to_iso(ctx.start_epoch), primary_key="id"
-        ),
-    ) -> Iterator[List[Row]]:
-        yield from time_export_pages(ctx, spec.name, spec.endpoint, cursor)
-
-    return dlt.resource(
-        read,
-        name="ticket_metric_events",
-        primary_key="id",
-        write_disposition="merge",
-        parallelized=True,
-    )
+#: How a table that reads its own endpoint is built, by how it detects changes.
+OWN_TABLES: Dict[ChangeDetection, Callable[[SourceContext, TableSpec], DltResource]] = {
+    ChangeDetection.EXPORT_CURSOR: export_table,
+    ChangeDetection.SERVER_START_TIME: start_time_table,
+    ChangeDetection.FINGERPRINT: fingerprint_table,
+    ChangeDetection.REPLACE: replace_table,
+}
 
 
 def build_resources(ctx: SourceContext) -> List[DltResource]:
-    """All 16 tables (and their hidden readers), in the registry's order of concerns."""
-    ticket_export = ticket_resources(ctx)
-    resources: List[DltResource] = [*ticket_export, *ticket_event_resources(ctx)]
-    if ctx.audits_mode == "per_ticket":
-        resources.append(per_ticket_audits(ctx, ticket_export[0]))
-    resources += [ticket_metric_events(ctx), *user_resources(ctx), organizations(ctx)]
-    for spec in TABLES_BY_NAME.values():
-        if spec.change_detection is ChangeDetection.FINGERPRINT:
-            resources.append(fingerprint_table(ctx, spec))
-        elif spec.change_detection is ChangeDetection.REPLACE:
-            resources.append(replace_table(ctx, spec))
-        elif spec.name == "satisfaction_ratings":
-            resources.append(satisfaction_ratings(ctx, spec))
+    """One resource per table of the registry, and before the first table a shared reader
+    feeds, that hidden reader."""
+    resources: List[DltResource] = []
+    readers: Dict[str, DltResource] = {}
+    for spec in TABLES:
+        reader_name = reader_of(spec.name, ctx.audits_mode)
+        if reader_name is None:
+            resources.append(OWN_TABLES[spec.change_detection](ctx, spec))
+            continue
+        if reader_name not in readers:
+            source = next(s for s in TABLES if s.reader == reader_name)
+            readers[reader_name] = export_resource(ctx, source, name=reader_name, selected=False)
+            resources.append(readers[reader_name])
+        if spec.reader == reader_name:
+            resources.append(fed_table(ctx, spec, readers[reader_name]))
+        else:
+            resources.append(per_ticket_table(ctx, spec, readers[reader_name]))
     return resources

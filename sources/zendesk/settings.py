@@ -2,15 +2,19 @@
 
 A reader who wants to know how a table replicates (endpoint, pagination, key, cursor,
 write disposition, plan gating, how deletions show) finds it here and nowhere else.
-`resources.py` turns these declarations into dlt resources; `paginators.py` implements
-each `Pagination` style; `client.py` owns the HTTP details.
+`resources.py` turns these declarations into dlt resources and never asks which table it
+is building: what sets a table apart is a field of its `TableSpec` (`rows.py` holds the
+row shapes they name); `paginators.py` implements each `Pagination` style; `client.py`
+owns the HTTP details.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Dict, FrozenSet, Literal, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Literal, Mapping, Optional, Tuple
+
+from . import rows
 
 API_PREFIX = "/api/v2"
 
@@ -59,13 +63,6 @@ class ChangeDetection(str, Enum):
 WriteDisposition = Literal["merge", "insert-only", "replace"]
 
 
-def dlt_write_disposition(disposition: WriteDisposition) -> Any:
-    """The dlt write disposition hint for a registry disposition."""
-    if disposition == "insert-only":
-        return {"disposition": "merge", "strategy": "insert-only"}
-    return disposition
-
-
 @dataclass(frozen=True)
 class Endpoint:
     """One Zendesk endpoint and how to walk it."""
@@ -75,8 +72,22 @@ class Endpoint:
     pagination: Pagination
     page_size: int
     params: Mapping[str, str] = field(default_factory=dict)
-    #: The field the export orders by and resumes from (epoch or ISO), for exports.
+    #: The field the export orders by and resumes from, for exports.
     export_cursor: Optional[str] = None
+    #: The export cursor is an epoch number (otherwise ISO 8601 text).
+    epoch_cursor: bool = False
+
+
+CustomFieldKind = Literal["ticket", "user", "organization"]
+
+
+@dataclass(frozen=True)
+class PerTicket:
+    """An opt-in source for a table (`audits_mode="per_ticket"`): fetch `endpoint` for
+    each ticket that `reader`'s pages say changed, instead of the table's own endpoint."""
+
+    reader: str
+    endpoint: Endpoint
 
 
 @dataclass(frozen=True)
@@ -94,12 +105,36 @@ class TableSpec:
     plan_gated: bool = False
     #: Name of the shared reader when several tables come from one export pass.
     reader: Optional[str] = None
+    #: How a page of the endpoint's records becomes this table's rows (None: as they come).
+    rows: Optional[Callable[[List[Dict[str, Any]]], List[Dict[str, Any]]]] = None
+    #: The rows never change once written, so the export cursor may drop a row whose id it
+    #: already loaded at the boundary second. Otherwise a row changed twice within one
+    #: second must load its second version, and merge makes the re-read row harmless.
+    immutable_rows: bool = False
     #: Custom-field kind whose definitions type this table's custom columns.
-    custom_fields: Optional[Literal["ticket", "user", "organization"]] = None
-    #: Nested lists (paths under the row) whose items' `value` is a string in one item,
-    #: a number, a boolean or a list in another: loaded as one JSON column.
+    custom_fields: Optional[CustomFieldKind] = None
+    #: This table's rows are the definitions of that custom-field kind: one request
+    #: serves the table and the typing of the custom columns.
+    defines_custom_fields: Optional[CustomFieldKind] = None
+    #: Nested lists (paths under the row) whose items' `json_value_keys` hold a string in
+    #: one item, a number, a boolean or a list in another: loaded as JSON text.
     json_values: Tuple[Tuple[str, ...], ...] = ()
-    description: str = ""
+    json_value_keys: Tuple[str, ...] = ("value",)
+    #: Further dlt merge hints (strategy, destination scope, ...) for a "merge" table.
+    merge_hints: Mapping[str, str] = field(default_factory=dict)
+    #: SERVER_START_TIME: how far before the cursor each run asks the list to start.
+    start_time_lookback: int = 0
+    #: Where the table comes from instead with `audits_mode="per_ticket"`.
+    per_ticket: Optional[PerTicket] = None
+
+
+def dlt_write_disposition(spec: TableSpec) -> Any:
+    """The dlt write disposition hint for a table of the registry."""
+    if spec.write_disposition == "insert-only":
+        return {"disposition": "merge", "strategy": "insert-only"}
+    if spec.write_disposition == "merge" and spec.merge_hints:
+        return {"disposition": "merge", **spec.merge_hints}
+    return spec.write_disposition
 
 
 TICKETS_EXPORT = Endpoint(
@@ -109,6 +144,7 @@ TICKETS_EXPORT = Endpoint(
     page_size=EXPORT_PAGE_SIZE,
     params={"include": "metric_sets"},
     export_cursor="generated_timestamp",
+    epoch_cursor=True,
 )
 
 TICKET_EVENTS_EXPORT = Endpoint(
@@ -118,11 +154,23 @@ TICKET_EVENTS_EXPORT = Endpoint(
     page_size=EXPORT_PAGE_SIZE,
     params={"include": "comment_events"},
     export_cursor="timestamp",
+    epoch_cursor=True,
 )
 
 
 def _list(path: str, data_key: str) -> Endpoint:
     return Endpoint(path, data_key, Pagination.CURSOR_LIST, LIST_PAGE_SIZE)
+
+
+#: ticket_metrics: a load replaces the metrics of every ticket it holds a row for, and
+#: inserts only real metric rows (positive ids). A deleted ticket's row is a tombstone
+#: with the negated ticket id (`rows.ticket_metrics`): it deletes the ticket's metrics
+#: and is never stored, and needs no column of its own.
+TICKET_METRICS_MERGE = {
+    "strategy": "delete-insert",
+    "destination_scope": "ticket_id IN (SELECT ticket_id FROM {staging_table})",
+    "source_filter": "id > 0",
+}
 
 
 TABLES: Tuple[TableSpec, ...] = (
@@ -134,8 +182,8 @@ TABLES: Tuple[TableSpec, ...] = (
         ChangeDetection.EXPORT_CURSOR,
         cursor="generated_timestamp",
         reader="ticket_export",
+        rows=rows.tickets,
         custom_fields="ticket",
-        description="Tickets, deleted ones kept with status 'deleted'; custom fields as typed columns.",
     ),
     TableSpec(
         "ticket_metrics",
@@ -145,7 +193,8 @@ TABLES: Tuple[TableSpec, ...] = (
         ChangeDetection.EXPORT_CURSOR,
         cursor="updated_at",
         reader="ticket_export",
-        description="The metric_set side-loaded on each exported ticket: no extra requests.",
+        rows=rows.ticket_metrics,
+        merge_hints=TICKET_METRICS_MERGE,
     ),
     TableSpec(
         "ticket_comments",
@@ -155,7 +204,8 @@ TABLES: Tuple[TableSpec, ...] = (
         ChangeDetection.EXPORT_CURSOR,
         cursor="created_at",
         reader="ticket_events",
-        description="Comment child events of the ticket events export, with ticket_id.",
+        rows=rows.ticket_comments,
+        immutable_rows=True,
     ),
     TableSpec(
         "ticket_audits",
@@ -165,7 +215,14 @@ TABLES: Tuple[TableSpec, ...] = (
         ChangeDetection.EXPORT_CURSOR,
         cursor="created_at",
         reader="ticket_events",
-        description="One row per ticket update, from the same ticket events pages as comments.",
+        rows=rows.ticket_audits,
+        immutable_rows=True,
+        # Audit events carry `value` / `previous_value` as a string, a number, a boolean
+        # or a list (tags), depending on the field.
+        json_values=(("events",),),
+        json_value_keys=("value", "previous_value"),
+        # Full audits (with `via.source` and `metadata.custom`), one request per changed ticket.
+        per_ticket=PerTicket("ticket_export", _list("/tickets/{id}/audits", "audits")),
     ),
     TableSpec(
         "ticket_metric_events",
@@ -180,6 +237,7 @@ TABLES: Tuple[TableSpec, ...] = (
         "merge",
         ChangeDetection.EXPORT_CURSOR,
         cursor="time",
+        immutable_rows=True,
     ),
     TableSpec(
         "users",
@@ -244,6 +302,7 @@ TABLES: Tuple[TableSpec, ...] = (
         "merge",
         ChangeDetection.FINGERPRINT,
         cursor="updated_at",
+        defines_custom_fields="ticket",
     ),
     TableSpec(
         "ticket_forms",
@@ -262,6 +321,7 @@ TABLES: Tuple[TableSpec, ...] = (
         ChangeDetection.SERVER_START_TIME,
         cursor="updated_at",
         plan_gated=True,
+        start_time_lookback=SATISFACTION_LOOKBACK_SECONDS,
     ),
     TableSpec(
         "sla_policies",
@@ -296,25 +356,24 @@ TABLES: Tuple[TableSpec, ...] = (
 
 TABLES_BY_NAME: Dict[str, TableSpec] = {spec.name: spec for spec in TABLES}
 
-#: Field-definition endpoints that type the custom columns (not tables of their own,
-#: except ticket_fields which is also a table and is fetched once for both uses).
-FIELD_DEFINITIONS: Dict[str, Endpoint] = {
-    "ticket": TABLES_BY_NAME["ticket_fields"].endpoint,
-    "user": _list("/user_fields", "user_fields"),
-    "organization": _list("/organization_fields", "organization_fields"),
+#: Field-definition endpoints that type the custom columns, and whether a plan may lack
+#: them (user and organization fields need a Team plan or better; without them the
+#: values still load, untyped). A table that defines a kind (ticket_fields) is its
+#: endpoint, fetched once for both uses.
+FIELD_DEFINITIONS: Dict[str, Tuple[Endpoint, bool]] = {
+    "user": (_list("/user_fields", "user_fields"), True),
+    "organization": (_list("/organization_fields", "organization_fields"), True),
+    **{spec.defines_custom_fields: (spec.endpoint, spec.plan_gated) for spec in TABLES if spec.defines_custom_fields},
 }
 
 
-#: `audits_mode="per_ticket"`: a ticket's full audits, fetched only for changed tickets.
-PER_TICKET_AUDITS = _list("/tickets/{id}/audits", "audits")
-
-
 def reader_of(table: str, audits_mode: str = "events") -> Optional[str]:
-    """The shared reader `table` is fed by. With `audits_mode="per_ticket"`, ticket_audits
-    follows the ticket export (it fetches audits of the tickets that changed)."""
-    if table == "ticket_audits" and audits_mode == "per_ticket":
-        return TABLES_BY_NAME["tickets"].reader
-    return TABLES_BY_NAME[table].reader
+    """The shared reader `table` is fed by. With `audits_mode="per_ticket"`, a table with
+    a `per_ticket` source follows that reader (it fetches rows of the tickets that changed)."""
+    spec = TABLES_BY_NAME[table]
+    if audits_mode == "per_ticket" and spec.per_ticket is not None:
+        return spec.per_ticket.reader
+    return spec.reader
 
 
 def state_holder(table: str, audits_mode: str = "events") -> Optional[str]:

@@ -245,14 +245,6 @@ def test_column_hints_only_typed_columns() -> None:
     }
 
 
-def test_pivot_page_pivots_every_record() -> None:
-    catalog = ticket_catalog()
-    rows = catalog.pivot_page(
-        [{"id": 1, "custom_fields": [{"id": 107, "value": "1"}]}, {"id": 2, "custom_fields": [{"id": 107, "value": "2"}]}]
-    )
-    assert [r["custom_order_number"] for r in rows] == [1, 2]
-
-
 def test_column_types_in_duckdb(tmp_path: Any) -> None:
     catalog = ticket_catalog()
     records = [
@@ -274,7 +266,7 @@ def test_column_types_in_duckdb(tmp_path: Any) -> None:
 
     @dlt.resource(name="tickets", primary_key="id")
     def tickets() -> Any:
-        rows = catalog.pivot_page([dict(r) for r in records])
+        rows = [catalog.pivot(dict(r)) for r in records]
         yield dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=catalog.column_hints()))
 
     pipeline = dlt.pipeline(

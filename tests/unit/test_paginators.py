@@ -32,7 +32,7 @@ def export_params(endpoint: Endpoint) -> Dict[str, Any]:
 
 
 def walk(client: ZendeskClient, endpoint: Endpoint, paginator: Any, params: Dict[str, Any]) -> List[List[Any]]:
-    return [rows for rows, _ in client.pages(endpoint, paginator, params)]
+    return list(client.pages(endpoint, paginator, params))
 
 
 # --- cursor exports -----------------------------------------------------------------

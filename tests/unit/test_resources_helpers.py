@@ -1,13 +1,18 @@
-"""resources.py helpers: PageBudget, BoundaryDedup, fingerprint, iso_to_epoch / epoch_to_iso."""
+"""resources.py: its helpers (PageBudget, BoundaryDedup, fingerprint, iso_to_epoch /
+epoch_to_iso), and the registry as what builds its resources."""
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Dict, List
 
+import dlt
 import pytest
 
+from zendesk import resources, zendesk_support
+from zendesk.settings import TABLES, TABLES_BY_NAME
 from zendesk.resources import BoundaryDedup, PageBudget, epoch_to_iso, fingerprint, iso_to_epoch
 
 
@@ -112,3 +117,47 @@ def test_iso_to_epoch(value: Any, expected: int) -> None:
 def test_epoch_to_iso_round_trip() -> None:
     assert epoch_to_iso(1704067200) == "2024-01-01T00:00:00Z"
     assert iso_to_epoch(epoch_to_iso(1717171717)) == 1717171717
+
+
+# --- the registry drives the resources ---------------------------------------------------
+
+
+def load_tags(tmp_path: Any, zendesk_http: Any, answers: List[List[str]]) -> List[str]:
+    """Run the source's tags table once per answer of `/tags`; the names loaded in the end."""
+    pipeline = dlt.pipeline(
+        pipeline_name="registry",
+        pipelines_dir=str(tmp_path / "pipelines"),
+        destination=dlt.destinations.duckdb(str(tmp_path / "registry.duckdb")),
+        dataset_name="zendesk_data",
+    )
+    for names in answers:
+        page = {"tags": [{"name": name, "count": 1} for name in names], "meta": {"has_more": False}}
+        zendesk_http.register_uri("GET", "https://acme.zendesk.com/api/v2/tags", json=page)
+        source = zendesk_support(
+            subdomain="acme",
+            credentials={"oauth_token": "t0ken"},
+            max_requests_per_minute=100_000,
+            rate_state_dir=str(tmp_path / "rate"),
+        )
+        pipeline.run(source.with_resources("tags"))
+    with pipeline.sql_client() as client:
+        return sorted(row[0] for row in client.execute_sql(f"select name from {client.make_qualified_table_name('tags')}"))
+
+
+@pytest.mark.parametrize(
+    "disposition, expected",
+    [
+        pytest.param(None, ["c"], id="registry-replace"),
+        pytest.param("merge", ["a", "b", "c"], id="changed-to-merge"),
+    ],
+)
+def test_a_tables_write_disposition_comes_from_its_spec(
+    disposition: Any, expected: List[str], tmp_path: Any, zendesk_http: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert TABLES_BY_NAME["tags"].write_disposition == "replace"
+    if disposition is not None:
+        tables = tuple(
+            dataclasses.replace(spec, write_disposition=disposition) if spec.name == "tags" else spec for spec in TABLES
+        )
+        monkeypatch.setattr(resources, "TABLES", tables)
+    assert load_tags(tmp_path, zendesk_http, [["a", "b"], ["c"]]) == expected
