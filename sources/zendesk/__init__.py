@@ -4,12 +4,12 @@ Tables (write disposition, key, change tracking):
 
 - tickets (merge, id, generated_timestamp) and ticket_metrics (merge, id, side-loaded
   metric_set) from one pass over `/incremental/tickets/cursor`;
-- ticket_comments (merge, id) and ticket_audits (append, id, created_at) from one pass
-  over `/incremental/ticket_events?include=comment_events`;
+- ticket_comments (merge, id) and ticket_audits (merge insert-only, id, created_at) from
+  one pass over `/incremental/ticket_events?include=comment_events`;
 - ticket_metric_events (merge, id, time), users (merge, id, updated_at),
   organizations (merge, id, updated_at) from their incremental exports;
 - groups, group_memberships, macros, ticket_fields, ticket_forms (merge, id): full scan,
-  only changed rows loaded, vanished rows deleted;
+  loaded only when a row changed or vanished (cdc merge: vanished rows are deleted);
 - satisfaction_ratings (merge, id, updated_at via start_time);
 - sla_policies, talk_phone_numbers (replace, id) and tags (replace, name).
 

@@ -24,7 +24,7 @@ def test_the_map_has_every_table_of_the_source_at_its_endpoint() -> None:
         endpoint = TABLES_BY_NAME[name].endpoint
         assert (fake[name].path, fake[name].data_key) == (endpoint.path, endpoint.data_key), name
     served = {t.path: t.data_key for t in ENDPOINT_TABLES}
-    for endpoint in FIELD_DEFINITIONS.values():
+    for endpoint, _plan_gated in FIELD_DEFINITIONS.values():
         assert served.get(endpoint.path) == endpoint.data_key, endpoint.path
 
 
