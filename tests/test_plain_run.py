@@ -270,3 +270,14 @@ def test_two_runs_of_one_pipeline_in_one_process_are_not_blocked_by_the_first(fa
     for _ in range(3):
         pipeline.run(zendesk_support(**source_args(fake)))
     assert_matches_truth(pipeline, fake.ground_truth())
+
+
+def test_a_subset_chosen_with_tables_brings_the_siblings_that_share_its_export(fake: Any, tmp_path: Any) -> None:
+    # with_resources("tickets") would move the shared ticket export cursor past changes that
+    # ticket_metrics then never gets; the source's own table choice adds the sibling.
+    pipeline = plain_pipeline(tmp_path, "duckdb")
+    pipeline.run(zendesk_support(**source_args(fake), tables=["tickets"]))
+    loaded = set(pipeline.default_schema.data_table_names())
+    assert {"tickets", "ticket_metrics"} <= loaded
+    assert not loaded & {"users", "ticket_audits", "groups"}
+    assert_matches_truth(pipeline, fake.ground_truth(), tables=["tickets", "ticket_metrics"])

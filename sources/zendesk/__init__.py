@@ -119,6 +119,7 @@ def zendesk_support(
     batch_pages: Optional[int] = None,
     audits_mode: Literal["events", "per_ticket"] = "events",
     deletions: Literal["hard", "soft"] = "hard",
+    tables: Optional[Sequence[str]] = None,
 ) -> Sequence[DltResource]:
     """Replicate a Zendesk Support account.
 
@@ -160,6 +161,9 @@ def zendesk_support(
         deletions: How rows that vanished from Zendesk's small lists (groups, memberships,
             macros, ticket fields and forms) show: `hard` deletes them; `soft` keeps them
             with dlt's scd2 validity columns (`_dlt_valid_to` set when they vanished).
+        tables: Load only these tables (all when unset), with the siblings that share their
+            export added: `with_resources("tickets")` would read the ticket export and move
+            its cursor past changes that ticket_metrics then never gets.
 
     Returns:
         The resources, one per table (plus hidden export readers shared by sibling tables).
@@ -174,6 +178,7 @@ def zendesk_support(
         )
     if batch_pages is not None and batch_pages < 1:
         raise ZendeskConfigError("batch_pages must be at least 1.")
+    selected = select_tables(tables, audits_mode)
     client = build_client(
         subdomain,
         credentials,
@@ -202,8 +207,9 @@ def zendesk_support(
     )
     resources = build_resources(ctx)
     file_format = run_safety.loader_file_format(pipeline.destination if pipeline is not None else None)
-    if file_format:
-        for resource in resources:
-            if resource.name in TABLE_NAMES:
+    for resource in resources:
+        if resource.name in TABLE_NAMES:
+            resource.selected = resource.name in selected
+            if file_format:
                 resource.apply_hints(file_format=file_format)
     return resources
