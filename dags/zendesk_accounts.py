@@ -15,6 +15,7 @@ Where the project is: the folder holding the `zendesk` package and `.dlt/` (the 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -28,9 +29,14 @@ try:  # Airflow 3
 except ImportError:  # Airflow 2.9+
     from airflow.decorators import dag, task
 
-SCHEDULE = os.environ.get("ZENDESK_DAG_SCHEDULE", "@hourly")
+#: Empty: no schedule, runs are triggered (from the API, the CLI or another DAG).
+SCHEDULE = os.environ.get("ZENDESK_DAG_SCHEDULE", "@hourly") or None
 #: At most this many accounts sync at the same time (each one's pace is its own).
 PARALLEL_ACCOUNTS = int(os.environ.get("ZENDESK_DAG_PARALLEL_ACCOUNTS", "8"))
+#: The Airflow pool each account's task takes a slot of (a pool of their own caps many accounts).
+POOL = os.environ.get("ZENDESK_DAG_POOL") or "default_pool"
+#: The wait before a failed account's first retry (it doubles on each further retry).
+RETRY_DELAY_SECONDS = float(os.environ.get("ZENDESK_DAG_RETRY_DELAY_SECONDS", "300"))
 
 
 def _use_project() -> None:
@@ -50,6 +56,17 @@ def _use_project() -> None:
     )
 
 
+def _reason(exc: BaseException) -> BaseException:
+    """The error that says what to fix. dlt wraps the source's error in its step failure,
+    whose text spans several lines of dlt's context; the task log gets the inner one on a line
+    of its own, above Airflow's traceback."""
+    from zendesk.errors import ZendeskSourceError
+
+    while not isinstance(exc, ZendeskSourceError) and (exc.__cause__ or exc.__context__) is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return exc
+
+
 @dag(
     dag_id="zendesk_accounts",
     schedule=SCHEDULE,
@@ -58,7 +75,7 @@ def _use_project() -> None:
     max_active_runs=1,
     default_args={
         "retries": 3,
-        "retry_delay": timedelta(minutes=5),
+        "retry_delay": timedelta(seconds=RETRY_DELAY_SECONDS),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(hours=1),
     },
@@ -74,7 +91,7 @@ def zendesk_accounts() -> None:
 
         return account_names()
 
-    @task(max_active_tis_per_dagrun=PARALLEL_ACCOUNTS, map_index_template="{{ task.op_kwargs['account'] }}")
+    @task(pool=POOL, max_active_tis_per_dagrun=PARALLEL_ACCOUNTS, map_index_template="{{ task.op_kwargs['account'] }}")
     def sync(account: str) -> Dict[str, Any]:
         """One account's whole sync. The pipeline's working folder is fresh for each attempt:
         the state comes from the destination, so an attempt on another worker resumes where
@@ -86,6 +103,9 @@ def zendesk_accounts() -> None:
         workdir = tempfile.mkdtemp(prefix=f"zendesk_{account}_")
         try:
             result = sync_account(account, pipelines_dir=workdir)
+        except Exception as exc:
+            logging.getLogger("zendesk.accounts").error("Zendesk account %s failed: %s", account, _reason(exc))
+            raise
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         return {"account": account, "batches": result.batches, "rows": dict(result.row_counts)}
