@@ -39,7 +39,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .generator import Account, Row, generate_account, iso, paused_gc
 from .ground_truth import build_ground_truth
-from .tables import ENDPOINT_TABLES, PAGE_SIZES, TABLES_BY_NAME, FakeTable, Paging, gated_templates, minimum_requests
+from .tables import DATA_TABLES, ENDPOINT_TABLES, PAGE_SIZES, TABLES_BY_NAME, FakeTable, Paging, gated_templates, minimum_requests
 from .oauth import OAuthServer
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -557,6 +557,14 @@ class FakeZendesk:
             self._indexes["ticket_audits"].append(self.account.audits[len(self.account.audits) - len(summary["audits_created"]):])
             new_events = len(summary["ticket_metric_events_created"])
             self._indexes["ticket_metric_events"].append(self.account.ticket_metric_events[len(self.account.ticket_metric_events) - new_events:])
+            self._version += 1
+        return summary
+
+    def edit_lists(self) -> Dict[str, Any]:
+        """Change and delete a row in every fixed list table (see `Account.edit_data_tables`);
+        returns the ids per table."""
+        with self._lock:
+            summary = self.account.edit_data_tables(DATA_TABLES)
             self._version += 1
         return summary
 

@@ -132,11 +132,22 @@ def _attribute(name: str) -> Callable[[Account], List[Row]]:
     return rows
 
 
+class DataFile:
+    """The rows of a fixed list table: `data/<name>.json` as the account holds it (urls
+    under its own API, changes by `Account.edit_data_tables` kept)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, account: Account) -> List[Row]:
+        return account.data_table(self.name)
+
+
 @dataclass(frozen=True)
 class FakeTable:
     """One table of the fake: where it is served and what a replica of it holds."""
 
-    #: The table's name (ground truth, `plan_gated`); for definitions, the endpoint's.
+    #: The table's name (ground truth, `plan_gated`).
     name: str
     #: Path under /api/v2.
     path: str
@@ -154,8 +165,6 @@ class FakeTable:
     served_by: Optional[str] = None
     #: Other endpoint templates that read the table: plan gating closes them too.
     more_paths: Tuple[str, ...] = ()
-    #: False for definitions that type custom columns without being a table.
-    in_truth: bool = True
     #: Time exports: whether pages say `end_of_stream`.
     end_of_stream: bool = True
     #: `start_time`/`end_time` (epoch) narrow the list on the `satisfaction_time_field` switch.
@@ -197,9 +206,9 @@ TABLES: Tuple[FakeTable, ...] = (
     FakeTable("group_memberships", "/group_memberships", "group_memberships", C, ("id",), _a("group_memberships")),
     FakeTable("macros", "/macros", "macros", C, ("title", "id"), _a("macros")),
     FakeTable("ticket_fields", "/ticket_fields", "ticket_fields", C, ("id",), _a("ticket_fields")),
-    FakeTable("user_fields", "/user_fields", "user_fields", C, ("position", "id"), _a("user_fields"), in_truth=False),
+    FakeTable("user_fields", "/user_fields", "user_fields", C, ("position", "id"), _a("user_fields")),
     FakeTable("organization_fields", "/organization_fields", "organization_fields", C, ("position", "id"),
-              _a("organization_fields"), in_truth=False),
+              _a("organization_fields")),
     FakeTable("ticket_forms", "/ticket_forms", "ticket_forms", S, ("position", "id"), _a("ticket_forms")),
     FakeTable("satisfaction_ratings", "/satisfaction_ratings", "satisfaction_ratings", C, ("id",),
               _a("satisfaction_ratings"), time_filtered=True),
@@ -207,11 +216,28 @@ TABLES: Tuple[FakeTable, ...] = (
     FakeTable("tags", "/tags", "tags", C, ("-count", "name"), _a("tags"), key="name"),
     FakeTable("talk_phone_numbers", "/channels/voice/phone_numbers", "phone_numbers", O, ("id",),
               _a("phone_numbers")),
+    # Account configuration (issue 18): fixed lists, one data file each.
+    FakeTable("brands", "/brands", "brands", C, ("name", "id"), DataFile("brands")),
+    FakeTable("custom_roles", "/custom_roles", "custom_roles", S, ("id",), DataFile("custom_roles")),
+    FakeTable("custom_statuses", "/custom_statuses", "custom_statuses", S, ("id",), DataFile("custom_statuses")),
+    FakeTable("schedules", "/business_hours/schedules", "schedules", S, ("id",), DataFile("schedules")),
+    FakeTable("automations", "/automations", "automations", C, ("position", "id"), DataFile("automations")),
+    FakeTable("triggers", "/triggers", "triggers", C, ("position", "id"), DataFile("triggers")),
+    FakeTable("views", "/views", "views", C, ("created_at", "id"), DataFile("views")),
+    FakeTable("organization_memberships", "/organization_memberships", "organization_memberships", C, ("id",),
+              DataFile("organization_memberships")),
+    FakeTable("dynamic_content_items", "/dynamic_content/items", "items", C, ("id",), DataFile("dynamic_content_items")),
+    FakeTable("recipient_addresses", "/recipient_addresses", "recipient_addresses", C, ("id",),
+              DataFile("recipient_addresses")),
+    FakeTable("sharing_agreements", "/sharing_agreements", "sharing_agreements", S, ("id",),
+              DataFile("sharing_agreements")),
 )
 
 TABLES_BY_NAME: Dict[str, FakeTable] = {table.name: table for table in TABLES}
 #: The tables a replica holds (the ground truth's keys), in map order.
-TRUTH_TABLES: Tuple[str, ...] = tuple(t.name for t in TABLES if t.in_truth)
+TRUTH_TABLES: Tuple[str, ...] = tuple(t.name for t in TABLES)
+#: The fixed list tables read from data files, which `FakeZendesk.edit_lists` changes.
+DATA_TABLES: Tuple[str, ...] = tuple(t.name for t in TABLES if isinstance(t.rows, DataFile))
 #: The tables that own an endpoint (the others come on their pages).
 ENDPOINT_TABLES: Tuple[FakeTable, ...] = tuple(t for t in TABLES if t.served_by is None)
 

@@ -162,6 +162,22 @@ def _list(path: str, data_key: str) -> Endpoint:
     return Endpoint(path, data_key, Pagination.CURSOR_LIST, LIST_PAGE_SIZE)
 
 
+def _single(path: str, data_key: str) -> Endpoint:
+    """A list Zendesk answers whole, without pagination."""
+    return Endpoint(path, data_key, Pagination.SINGLE_PAGE, LIST_PAGE_SIZE)
+
+
+def _configuration(name: str, endpoint: Endpoint, cursor: Optional[str] = "updated_at", **hints: Any) -> TableSpec:
+    """A small account-configuration list keyed by id: scanned whole each run, loaded only
+    when a row changed or vanished (a request or two a run, whatever changed)."""
+    return TableSpec(name, endpoint, "id", "merge", ChangeDetection.FINGERPRINT, cursor=cursor, **hints)
+
+
+#: Business rules (automations, triggers, views): an action's or condition's `value` is a
+#: string, a number or a list (`notification_user`: recipient, subject, body) by field.
+RULE_VALUES: Tuple[Tuple[str, ...], ...] = (("actions",), ("conditions", "all"), ("conditions", "any"))
+
+
 #: ticket_metrics: a load replaces the metrics of every ticket it holds a row for, and
 #: inserts only real metric rows (positive ids). A deleted ticket's row is a tombstone
 #: with the negated ticket id (`rows.ticket_metrics`): it deletes the ticket's metrics
@@ -352,18 +368,39 @@ TABLES: Tuple[TableSpec, ...] = (
         ChangeDetection.REPLACE,
         plan_gated=True,
     ),
+    # Account configuration (issue 18)
+    _configuration("brands", _list("/brands", "brands")),
+    _configuration("custom_roles", _single("/custom_roles", "custom_roles"), plan_gated=True),
+    _configuration("custom_statuses", _single("/custom_statuses", "custom_statuses"), plan_gated=True),
+    _configuration("schedules", _single("/business_hours/schedules", "schedules"), plan_gated=True),
+    _configuration("automations", _list("/automations", "automations"), json_values=RULE_VALUES),
+    _configuration("triggers", _list("/triggers", "triggers"), json_values=RULE_VALUES),
+    _configuration("views", _list("/views", "views"), json_values=RULE_VALUES[1:]),
+    # The definitions that type the custom columns of users and organizations: one
+    # request serves the table and the typing, so the tables cost nothing extra.
+    _configuration("user_fields", _list("/user_fields", "user_fields"), plan_gated=True, defines_custom_fields="user"),
+    _configuration(
+        "organization_fields",
+        _list("/organization_fields", "organization_fields"),
+        plan_gated=True,
+        defines_custom_fields="organization",
+    ),
+    _configuration("organization_memberships", _list("/organization_memberships", "organization_memberships")),
+    # Each item's variants come in the same answer: the nested table dynamic_content_items__variants.
+    _configuration("dynamic_content_items", _list("/dynamic_content/items", "items")),
+    _configuration("recipient_addresses", _list("/recipient_addresses", "recipient_addresses")),
+    _configuration("sharing_agreements", _single("/sharing_agreements", "sharing_agreements"), cursor=None),
 )
 
 TABLES_BY_NAME: Dict[str, TableSpec] = {spec.name: spec for spec in TABLES}
 
 #: Field-definition endpoints that type the custom columns, and whether a plan may lack
 #: them (user and organization fields need a Team plan or better; without them the
-#: values still load, untyped). A table that defines a kind (ticket_fields) is its
-#: endpoint, fetched once for both uses.
+#: values still load, untyped). Each is the endpoint of the table that holds the
+#: definitions (ticket_fields, user_fields, organization_fields): one request a run
+#: serves the table and the typing of the custom columns.
 FIELD_DEFINITIONS: Dict[str, Tuple[Endpoint, bool]] = {
-    "user": (_list("/user_fields", "user_fields"), True),
-    "organization": (_list("/organization_fields", "organization_fields"), True),
-    **{spec.defines_custom_fields: (spec.endpoint, spec.plan_gated) for spec in TABLES if spec.defines_custom_fields},
+    spec.defines_custom_fields: (spec.endpoint, spec.plan_gated) for spec in TABLES if spec.defines_custom_fields
 }
 
 
