@@ -231,6 +231,8 @@ TABLES: Tuple[FakeTable, ...] = (
               DataFile("recipient_addresses")),
     FakeTable("sharing_agreements", "/sharing_agreements", "sharing_agreements", S, ("id",),
               DataFile("sharing_agreements")),
+    FakeTable("trigger_categories", "/trigger_categories", "trigger_categories", C, ("position", "id"),
+              DataFile("trigger_categories")),
 )
 
 TABLES_BY_NAME: Dict[str, FakeTable] = {table.name: table for table in TABLES}

@@ -390,6 +390,7 @@ TABLES: Tuple[TableSpec, ...] = (
     _configuration("dynamic_content_items", _list("/dynamic_content/items", "items")),
     _configuration("recipient_addresses", _list("/recipient_addresses", "recipient_addresses")),
     _configuration("sharing_agreements", _single("/sharing_agreements", "sharing_agreements"), cursor=None),
+    _configuration("trigger_categories", _list("/trigger_categories", "trigger_categories")),
 )
 
 TABLES_BY_NAME: Dict[str, TableSpec] = {spec.name: spec for spec in TABLES}
