@@ -966,7 +966,7 @@ class Account:
             rows = self.data_table(name)
             deleted = [rows.pop()["id"]] if len(rows) > 1 else []
             first = rows[0]
-            label = next((key for key in ("name", "title", "agent_label") if isinstance(first.get(key), str)), None)
+            label = next((key for key in ("name", "title", "agent_label", "value") if isinstance(first.get(key), str)), None)
             # A row without a name (a membership) changes its `default` flag instead.
             rows[0] = {**first, label: f"{first[label]} (edited)"} if label else {**first, "default": not first["default"]}
             if "updated_at" in first:

@@ -231,6 +231,8 @@ TABLES: Tuple[FakeTable, ...] = (
               DataFile("recipient_addresses")),
     FakeTable("sharing_agreements", "/sharing_agreements", "sharing_agreements", S, ("id",),
               DataFile("sharing_agreements")),
+    FakeTable("routing_attributes", "/routing/attributes", "attributes", S, ("name", "id"), DataFile("routing_attributes")),
+    FakeTable("satisfaction_reasons", "/satisfaction_reasons", "reasons", S, ("id",), DataFile("satisfaction_reasons")),
     FakeTable("trigger_categories", "/trigger_categories", "trigger_categories", C, ("position", "id"),
               DataFile("trigger_categories")),
 )

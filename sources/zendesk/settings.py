@@ -390,6 +390,10 @@ TABLES: Tuple[TableSpec, ...] = (
     _configuration("dynamic_content_items", _list("/dynamic_content/items", "items")),
     _configuration("recipient_addresses", _list("/recipient_addresses", "recipient_addresses")),
     _configuration("sharing_agreements", _single("/sharing_agreements", "sharing_agreements"), cursor=None),
+    # Skill types of skills-based routing (Enterprise); ids are UUID strings.
+    _configuration("routing_attributes", _single("/routing/attributes", "attributes"), plan_gated=True),
+    # Reasons of the legacy CSAT survey; a deleted reason stays listed with `deleted_at`.
+    _configuration("satisfaction_reasons", _single("/satisfaction_reasons", "reasons"), plan_gated=True),
     _configuration("trigger_categories", _list("/trigger_categories", "trigger_categories")),
 )
 
