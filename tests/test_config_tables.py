@@ -22,7 +22,6 @@ from zendesk_fake.tables import DATA_TABLES
 
 CONFIG = [spec for spec in TABLES if spec.change_detection is ChangeDetection.FINGERPRINT]
 CONFIG_TABLES: List[str] = [spec.name for spec in CONFIG]
-CONFIG_ENDPOINTS = {API_PREFIX + spec.endpoint.path for spec in CONFIG}
 
 DESTINATIONS = [
     pytest.param("duckdb", id="duckdb"),
@@ -95,10 +94,12 @@ def test_config_tables_load_row_exact_then_follow_changes_and_deletions(
     fake.reset_counts()
     idle = run(pipeline, fake)
     assert loaded_tables(idle) == set(), "nothing changed: nothing is loaded"
-    counts = fake.request_counts()
-    assert set(counts) == CONFIG_ENDPOINTS
-    assert all(n == 1 for n in counts.values()), counts
-    assert_matches_truth(pipeline, fake.ground_truth(), tables=CONFIG_TABLES)
+    truth = fake.ground_truth()
+    expected = {
+        API_PREFIX + spec.endpoint.path: len(truth[spec.per_parent.table]) if spec.per_parent else 1 for spec in CONFIG
+    }
+    assert fake.request_counts() == expected, "one request per list, and one per parent row for the tables listed per parent"
+    assert_matches_truth(pipeline, truth, tables=CONFIG_TABLES)
 
 
 def test_plan_gated_config_tables_are_skipped_with_a_warning(fake: FakeZendesk, tmp_path: Any) -> None:

@@ -55,6 +55,11 @@ def request_cost(spec: TableSpec) -> str:
             f"1 per 100 definitions, the same request that types the {spec.defines_custom_fields} custom columns:"
             " nothing extra when those are loaded too"
         )
+    if spec.per_parent is not None:
+        return (
+            f"1 per row of `{spec.per_parent.table}` (Zendesk lists them per {spec.per_parent.table} row only),"
+            f" plus the `{spec.per_parent.table}` list, shared when that table is loaded too"
+        )
     if spec.change_detection is ChangeDetection.SERVER_START_TIME:
         return "one per 100 rows created in the lookback window (at least 1)"
     if endpoint.pagination is Pagination.SINGLE_PAGE:
@@ -81,6 +86,11 @@ def section(spec: TableSpec) -> List[str]:
         f"- plan-gated: {'yes: a 403 or 404 skips the table with one warning' if spec.plan_gated else 'no'}",
         f"- requests a run: {request_cost(spec)}",
     ]
+    if spec.per_parent is not None:
+        lines.append(
+            f"- listed per `{spec.per_parent.table}` row (`{{id}}` in the path); each row gains that row's id"
+            f" as `{spec.per_parent.key}`"
+        )
     if spec.per_ticket is not None:
         per_ticket = spec.per_ticket
         lines.append(

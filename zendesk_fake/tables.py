@@ -134,13 +134,31 @@ def _attribute(name: str) -> Callable[[Account], List[Row]]:
 
 class DataFile:
     """The rows of a fixed list table: `data/<name>.json` as the account holds it (urls
-    under its own API, changes by `Account.edit_data_tables` kept)."""
+    under its own API, changes by `Account.edit_data_tables` kept).
 
-    def __init__(self, name: str) -> None:
+    `parent` (table, key): the rows are listed per row of that table, whose id they hold
+    under `key`; rows whose parent is gone are gone too, as in Zendesk."""
+
+    def __init__(self, name: str, parent: Optional[Tuple[str, str]] = None) -> None:
         self.name = name
+        self.parent = parent
 
     def __call__(self, account: Account) -> List[Row]:
-        return account.data_table(self.name)
+        rows = account.data_table(self.name)
+        if self.parent is None:
+            return rows
+        table, key = self.parent
+        live = {row["id"] for row in TABLES_BY_NAME[table].rows(account)}
+        return [row for row in rows if row[key] in live]
+
+
+def without(key: str) -> Serializer:
+    """Rows go out without `key` (a parent id Zendesk's answer does not repeat)."""
+
+    def serializer(query: Mapping[str, str], account: Account) -> Callable[[Row], Row]:
+        return lambda row: {k: v for k, v in row.items() if k != key}
+
+    return serializer
 
 
 @dataclass(frozen=True)
@@ -169,6 +187,11 @@ class FakeTable:
     end_of_stream: bool = True
     #: `start_time`/`end_time` (epoch) narrow the list on the `satisfaction_time_field` switch.
     time_filtered: bool = False
+
+    @property
+    def parent(self) -> Optional[Tuple[str, str]]:
+        """(parent table, key) of a table listed per parent row (the path's `{id}`)."""
+        return self.rows.parent if isinstance(self.rows, DataFile) else None
 
     @property
     def template(self) -> str:
@@ -232,6 +255,10 @@ TABLES: Tuple[FakeTable, ...] = (
     FakeTable("sharing_agreements", "/sharing_agreements", "sharing_agreements", S, ("id",),
               DataFile("sharing_agreements")),
     FakeTable("routing_attributes", "/routing/attributes", "attributes", S, ("name", "id"), DataFile("routing_attributes")),
+    FakeTable("schedule_holidays", "/business_hours/schedules/{id}/holidays", "holidays", S, ("start_date", "id"),
+              DataFile("schedule_holidays", parent=("schedules", "schedule_id")), serializer=without("schedule_id")),
+    FakeTable("routing_attribute_values", "/routing/attributes/{id}/values", "attribute_values", S, ("name", "id"),
+              DataFile("routing_attribute_values", parent=("routing_attributes", "attribute_id"))),
     FakeTable("satisfaction_reasons", "/satisfaction_reasons", "reasons", S, ("id",), DataFile("satisfaction_reasons")),
     FakeTable("trigger_categories", "/trigger_categories", "trigger_categories", C, ("position", "id"),
               DataFile("trigger_categories")),
@@ -255,10 +282,14 @@ def gated_templates(name: str) -> Tuple[str, ...]:
 
 def minimum_requests(account: Account) -> Dict[str, int]:
     """Per endpoint template, the fewest requests a full sync needs: ⌈rows / the largest
-    page⌉, and one for an empty endpoint or a single-page one."""
+    page⌉, one for an empty endpoint or a single-page one, and one per parent row for a
+    table listed per parent."""
     minimum = {}
     for table in ENDPOINT_TABLES:
         page = PAGE_SIZES[table.paging]
         rows = sum(1 for _ in table.rows(account))
-        minimum[table.template] = max(1, math.ceil(rows / page)) if page else 1
+        if table.parent is not None:  # one page per parent row
+            minimum[table.template] = sum(1 for _ in TABLES_BY_NAME[table.parent[0]].rows(account))
+        else:
+            minimum[table.template] = max(1, math.ceil(rows / page)) if page else 1
     return minimum

@@ -91,6 +91,16 @@ class PerTicket:
 
 
 @dataclass(frozen=True)
+class PerParent:
+    """A table read once per row of another table (`table`): the endpoint's path holds
+    that row's id as `{id}`, and each row gains it under `key`, since Zendesk's rows do
+    not always name their parent."""
+
+    table: str
+    key: str
+
+
+@dataclass(frozen=True)
 class TableSpec:
     """One destination table: where its rows come from and how they are written."""
 
@@ -126,6 +136,8 @@ class TableSpec:
     start_time_lookback: int = 0
     #: Where the table comes from instead with `audits_mode="per_ticket"`.
     per_ticket: Optional[PerTicket] = None
+    #: The table is read once per row of another table (a request per parent row).
+    per_parent: Optional[PerParent] = None
 
 
 def dlt_write_disposition(spec: TableSpec) -> Any:
@@ -392,6 +404,20 @@ TABLES: Tuple[TableSpec, ...] = (
     _configuration("sharing_agreements", _single("/sharing_agreements", "sharing_agreements"), cursor=None),
     # Skill types of skills-based routing (Enterprise); ids are UUID strings.
     _configuration("routing_attributes", _single("/routing/attributes", "attributes"), plan_gated=True),
+    # Holidays and skills are listed per schedule and per skill type only: a request each.
+    _configuration(
+        "schedule_holidays",
+        _single("/business_hours/schedules/{id}/holidays", "holidays"),
+        cursor=None,
+        plan_gated=True,
+        per_parent=PerParent("schedules", "schedule_id"),
+    ),
+    _configuration(
+        "routing_attribute_values",
+        _single("/routing/attributes/{id}/values", "attribute_values"),
+        plan_gated=True,
+        per_parent=PerParent("routing_attributes", "attribute_id"),
+    ),
     # Reasons of the legacy CSAT survey; a deleted reason stays listed with `deleted_at`.
     _configuration("satisfaction_reasons", _single("/satisfaction_reasons", "reasons"), plan_gated=True),
     _configuration("trigger_categories", _list("/trigger_categories", "trigger_categories")),

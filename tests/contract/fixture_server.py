@@ -10,6 +10,7 @@ to its own `after_cursor`; a time-based export answers the recorded rows at or a
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,8 +28,13 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "real"
 
 def fixture_name(endpoint: Endpoint) -> str:
     """A recorded payload's file name (without .json): its endpoint's path under /api/v2,
-    slashes as underscores (`/slas/policies` -> `slas_policies`)."""
-    return endpoint.path.strip("/").replace("/", "_")
+    slashes as underscores, without a parent's `{id}` (`/slas/policies` -> `slas_policies`,
+    `/business_hours/schedules/{id}/holidays` -> `business_hours_schedules_holidays`)."""
+    return "_".join(part for part in endpoint.path.strip("/").split("/") if part != "{id}")
+
+
+#: A record id in a path (a number or a UUID), for endpoints listed per parent row.
+ID_SEGMENT = re.compile(r"/(?:\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?=/|$)")
 
 
 #: Every endpoint the source calls (the tables' and the field definitions'), by path.
@@ -68,6 +74,8 @@ class FixtureZendesk:
     def answer(self, path: str, query: Dict[str, List[str]]) -> Tuple[int, Any]:
         route = path.removeprefix("/api/v2").removesuffix(".json")
         self.requests.append((route, query))
+        if route not in self.payloads:
+            route = ID_SEGMENT.sub("/{id}", route)  # every parent row gets the recorded page
         payload = self.payloads.get(route)
         if payload is None:
             return 404, {"error": "InvalidEndpoint", "description": "Not found"}

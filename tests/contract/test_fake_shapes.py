@@ -12,7 +12,7 @@ import requests
 
 from tests.contract.fixture_server import ENDPOINT_FIXTURES, ENDPOINTS, load
 from zendesk.paginators import list_params
-from zendesk.settings import TABLES, ChangeDetection, Endpoint, Pagination
+from zendesk.settings import TABLES, TABLES_BY_NAME, ChangeDetection, Endpoint, Pagination
 from zendesk_fake import FakeZendesk
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -92,14 +92,23 @@ def compatible(fake: Set[str], real: Set[str]) -> bool:
     return all(real & widen.get(kind, {kind}) or not real for kind in fake)
 
 
+def with_parent_id(endpoint: str, answers: Dict[str, Dict[str, Any]]) -> str:
+    """A per-parent endpoint's path with the first parent row's id (parents are asked first)."""
+    spec = next((s for s in TABLES if s.endpoint.path == endpoint and s.per_parent), None)
+    if spec is None or spec.per_parent is None:
+        return endpoint
+    parent = TABLES_BY_NAME[spec.per_parent.table].endpoint
+    return endpoint.format(id=answers[parent.path][parent.data_key][0]["id"])
+
+
 @pytest.fixture(scope="module")
 def fake_answers() -> Iterator[Dict[str, Dict[str, Any]]]:
     with FakeZendesk(seed=7, tickets=120) as fake:
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {fake.oauth_token}"
-        answers = {}
-        for endpoint, (_, params) in REQUESTS.items():
-            response = session.get(f"{fake.base_url}/api/v2{endpoint}", params=params)
+        answers: Dict[str, Dict[str, Any]] = {}
+        for endpoint, (_, params) in sorted(REQUESTS.items(), key=lambda item: "{id}" in item[0]):
+            response = session.get(f"{fake.base_url}/api/v2{with_parent_id(endpoint, answers)}", params=params)
             assert response.status_code == 200, (endpoint, response.text[:200])
             answers[endpoint] = response.json()
         yield answers
