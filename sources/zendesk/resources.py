@@ -55,6 +55,9 @@ from .settings import (
 
 logger = logging.getLogger(__name__)
 
+#: Tables whose rows other tables are read per (`per_parent`): scanned once a run for all.
+PARENT_TABLES = frozenset(spec.per_parent.table for spec in TABLES if spec.per_parent)
+
 #: Tickets whose rows are fetched at once for a table's `per_ticket` source.
 PER_TICKET_WORKERS = 4
 
@@ -112,9 +115,11 @@ class SourceContext:
     now: Callable[[], float] = lambda: datetime.now(timezone.utc).timestamp()
     _field_definitions: Dict[str, List[Row]] = field(default_factory=dict)
     _field_lock: threading.Lock = field(default_factory=threading.Lock)
-    #: Full lists scanned this run, by table: a table and the tables read per its rows
-    #: (schedules and their holidays) share one scan; a plan-gated answer is kept too.
+    #: Parent lists scanned this run, by table: a parent table and the tables read per
+    #: its rows (schedules and their holidays) share one scan; a plan-gated answer is
+    #: kept too. One lock per table, so different lists still load in parallel.
     _scans: Dict[str, Any] = field(default_factory=dict)
+    _scan_locks: Dict[str, threading.Lock] = field(default_factory=dict)
     #: Called once per run, before its first request (takes the pipeline's run lock and
     #: cleans up after an interrupted load); an exception it raises fails every resource.
     on_run_start: Callable[[], None] = lambda: None
@@ -133,7 +138,7 @@ class SourceContext:
             started = self._runs.get(load_id)
             if started is None:
                 self._field_definitions = {}  # a new run reads the current definitions
-                self._scans = {}
+                self._scans, self._scan_locks = {}, {}
                 try:
                     self.on_run_start()
                     started = PageBudget(self.batch_pages)
@@ -177,6 +182,8 @@ class SourceContext:
         tables reshape their rows. Raises `TableUnavailable` when the plan lacks it."""
         self.run()
         with self._field_lock:
+            lock = self._scan_locks.setdefault(spec.name, threading.Lock())
+        with lock:
             if spec.name not in self._scans:
                 try:
                     self._scans[spec.name] = [row for page in _full_list(self, spec) for row in page]
@@ -451,7 +458,9 @@ def _scanned_rows(ctx: SourceContext, spec: TableSpec) -> Iterable[List[Row]]:
         return [shape([dict(row) for row in ctx.field_definitions(spec.defines_custom_fields)])]
     if spec.per_parent is not None:
         return [shape(_rows_per_parent(ctx, spec, spec.per_parent))]
-    return [shape(ctx.scan(spec))]
+    if spec.name in PARENT_TABLES:
+        return [shape(ctx.scan(spec))]
+    return (shape(page) for page in _full_list(ctx, spec))
 
 
 def _rows_per_parent(ctx: SourceContext, spec: TableSpec, parent: PerParent) -> List[Row]:
