@@ -418,7 +418,7 @@ TABLES: Tuple[TableSpec, ...] = (
         plan_gated=True,
         per_parent=PerParent("routing_attributes", "attribute_id"),
     ),
-    # Reasons of the legacy CSAT survey; a deleted reason stays listed with `deleted_at`.
+    # Reasons of the legacy CSAT survey (`deleted_at` set on a deleted one).
     _configuration("satisfaction_reasons", _single("/satisfaction_reasons", "reasons"), plan_gated=True),
     _configuration("trigger_categories", _list("/trigger_categories", "trigger_categories")),
 )
