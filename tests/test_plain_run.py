@@ -18,9 +18,10 @@ import dlt
 import pytest
 
 from tests.helpers import postgres_available, query, source_args
-from tests.helpers.truth import COMPARED, assert_matches_truth
+from tests.helpers.truth import assert_matches_truth
 from zendesk import select_tables, zendesk_support
 from zendesk.pipeline_lock import lock_path
+from zendesk.settings import TABLES
 from zendesk.sync import run_until_drained
 
 REPO_ROOT = __file__.rsplit("/tests/", 1)[0]
@@ -74,7 +75,8 @@ def export_pages(fake: Any) -> int:
 
 
 def assert_no_key_twice(pipeline: dlt.Pipeline) -> None:
-    for table, (pk, _) in COMPARED.items():
+    for spec in TABLES:
+        table, pk = spec.name, spec.primary_key
         duplicated = query(pipeline, f"select {pk} from {{t:{table}}} group by {pk} having count(*) > 1")
         assert duplicated == [], f"{table}: {pk}s loaded twice: {duplicated[:5]}"
 

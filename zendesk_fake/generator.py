@@ -231,6 +231,8 @@ class Account:
         self.sla_policies: List[Row] = []
         self.phone_numbers: List[Row] = []
         self.tags: List[Row] = []
+        #: Fixed list tables read from data files (`data_table`), by table name.
+        self.data_tables: Dict[str, List[Row]] = {}
         self._build(Rng(f"fake-zendesk:{seed}:{n_tickets}"), n_tickets)
 
     # ------------------------------------------------------------------ generation
@@ -944,6 +946,33 @@ class Account:
             )
         self.last_stamp = stamp
         return stamp
+
+    def data_table(self, name: str) -> List[Row]:
+        """A fixed list table (`data/<name>.json`), its urls under this account's API; read
+        once, then kept with the changes `edit_data_tables` made."""
+        rows = self.data_tables.get(name)
+        if rows is None:
+            text = json.dumps(load_data(name), ensure_ascii=False).replace("{api}", self.api)
+            rows = self.data_tables[name] = json.loads(text)
+        return rows
+
+    def edit_data_tables(self, names: Sequence[str]) -> Dict[str, Row]:
+        """An admin's pass over the account configuration, stamped with one new second:
+        in each table the first row is renamed or, nameless, its `default` flips (and its `updated_at` moves, where it has
+        one) and the last one deleted. Returns, per table, the ids `changed` and `deleted`."""
+        stamp = iso(self.next_stamp())
+        summary: Dict[str, Row] = {}
+        for name in names:
+            rows = self.data_table(name)
+            deleted = [rows.pop()["id"]] if len(rows) > 1 else []
+            first = rows[0]
+            label = next((key for key in ("name", "title", "agent_label", "value") if isinstance(first.get(key), str)), None)
+            # A row without a name (a membership) changes its `default` flag instead.
+            rows[0] = {**first, label: f"{first[label]} (edited)"} if label else {**first, "default": not first["default"]}
+            if "updated_at" in first:
+                rows[0]["updated_at"] = stamp
+            summary[name] = {"changed": [first["id"]], "deleted": deleted}
+        return summary
 
     def _touch_ticket(self, ticket: Row, stamp: int) -> None:
         ticket["updated_at"] = iso(stamp)

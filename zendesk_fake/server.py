@@ -39,7 +39,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .generator import Account, Row, generate_account, iso, paused_gc
 from .ground_truth import build_ground_truth
-from .tables import ENDPOINT_TABLES, PAGE_SIZES, TABLES_BY_NAME, FakeTable, Paging, gated_templates, minimum_requests
+from .tables import DATA_TABLES, ENDPOINT_TABLES, PAGE_SIZES, TABLES_BY_NAME, FakeTable, Paging, gated_templates, minimum_requests
 from .oauth import OAuthServer
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -74,7 +74,8 @@ EXPORT_RATE_LIMITED = {
 }
 SERVER_ERROR = {"error": "InternalServerError", "description": "Something went wrong on our side. Please retry."}
 
-_ID_SEGMENT = re.compile(r"/\d+(?=/|$)")
+#: A record id in a path: a number, or a UUID (routing attributes).
+_ID_SEGMENT = re.compile(r"/(?:\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?=/|$)")
 _EPOCH = re.compile(r"^\d{1,12}$")
 
 
@@ -560,6 +561,14 @@ class FakeZendesk:
             self._version += 1
         return summary
 
+    def edit_lists(self) -> Dict[str, Any]:
+        """Change and delete a row in every fixed list table (see `Account.edit_data_tables`);
+        returns the ids per table."""
+        with self._lock:
+            summary = self.account.edit_data_tables(DATA_TABLES)
+            self._version += 1
+        return summary
+
     def add_custom_field(self, kind: str, type: str) -> Dict[str, Any]:  # noqa: A002 - the brief's name
         """Create a ticket/user/organization field of `type`; ~10% of records get a value.
 
@@ -783,7 +792,7 @@ class FakeZendesk:
             return json_reply(404, NOT_FOUND_ENDPOINT)
         try:
             with self._lock:
-                table = self._endpoints.get(req.route)
+                table = self._endpoints.get(req.route) or self._endpoints.get(req.template)
                 if table is not None:
                     return self._serve(table, req)
                 for pattern, handler in self._other_routes:
@@ -801,6 +810,8 @@ class FakeZendesk:
         if table.paging is Paging.TIME_EXPORT:
             return self._time_export(req, table)
         view = self._view(table)
+        if table.parent is not None:
+            view = self._children(req, table, view)
         if table.time_filtered:
             view = self._time_filtered(req, view)
         if table.paging is Paging.CURSOR_LIST:
@@ -919,6 +930,19 @@ class FakeZendesk:
         view = ListView(",".join(table.order), [table.sort_key(row) for row in ordered], ordered)
         self._list_cache[table.name] = (self._version, view)
         return view
+
+    def _children(self, req: Request, table: FakeTable, view: ListView) -> ListView:
+        """The rows of the parent row the path names (`/schedules/{id}/holidays`), as
+        served; 404 for a parent that does not exist (any more)."""
+        assert table.parent is not None
+        parent, key = table.parent
+        match = _ID_SEGMENT.search(req.route)
+        parent_id = match.group(0)[1:] if match else ""
+        if parent_id not in {str(row["id"]) for row in TABLES_BY_NAME[parent].rows(self.account)}:
+            raise Refusal(json_reply(404, RECORD_NOT_FOUND))
+        serialize = table.serializer(req.query, self.account)
+        kept = [(k, serialize(row)) for k, row in zip(view.keys, view.rows) if str(row[key]) == parent_id]
+        return ListView(view.order, [k for k, _ in kept], [row for _, row in kept])
 
     def _time_filtered(self, req: Request, view: ListView) -> ListView:
         """`start_time` / `end_time` (epoch) filter on updated_at (or on created_at, with

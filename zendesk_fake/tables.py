@@ -132,11 +132,40 @@ def _attribute(name: str) -> Callable[[Account], List[Row]]:
     return rows
 
 
+class DataFile:
+    """The rows of a fixed list table: `data/<name>.json` as the account holds it (urls
+    under its own API, changes by `Account.edit_data_tables` kept).
+
+    `parent` (table, key): the rows are listed per row of that table, whose id they hold
+    under `key`; rows whose parent is gone are gone too, as in Zendesk."""
+
+    def __init__(self, name: str, parent: Optional[Tuple[str, str]] = None) -> None:
+        self.name = name
+        self.parent = parent
+
+    def __call__(self, account: Account) -> List[Row]:
+        rows = account.data_table(self.name)
+        if self.parent is None:
+            return rows
+        table, key = self.parent
+        live = {row["id"] for row in TABLES_BY_NAME[table].rows(account)}
+        return [row for row in rows if row[key] in live]
+
+
+def without(key: str) -> Serializer:
+    """Rows go out without `key` (a parent id Zendesk's answer does not repeat)."""
+
+    def serializer(query: Mapping[str, str], account: Account) -> Callable[[Row], Row]:
+        return lambda row: {k: v for k, v in row.items() if k != key}
+
+    return serializer
+
+
 @dataclass(frozen=True)
 class FakeTable:
     """One table of the fake: where it is served and what a replica of it holds."""
 
-    #: The table's name (ground truth, `plan_gated`); for definitions, the endpoint's.
+    #: The table's name (ground truth, `plan_gated`).
     name: str
     #: Path under /api/v2.
     path: str
@@ -154,12 +183,15 @@ class FakeTable:
     served_by: Optional[str] = None
     #: Other endpoint templates that read the table: plan gating closes them too.
     more_paths: Tuple[str, ...] = ()
-    #: False for definitions that type custom columns without being a table.
-    in_truth: bool = True
     #: Time exports: whether pages say `end_of_stream`.
     end_of_stream: bool = True
     #: `start_time`/`end_time` (epoch) narrow the list on the `satisfaction_time_field` switch.
     time_filtered: bool = False
+
+    @property
+    def parent(self) -> Optional[Tuple[str, str]]:
+        """(parent table, key) of a table listed per parent row (the path's `{id}`)."""
+        return self.rows.parent if isinstance(self.rows, DataFile) else None
 
     @property
     def template(self) -> str:
@@ -197,9 +229,9 @@ TABLES: Tuple[FakeTable, ...] = (
     FakeTable("group_memberships", "/group_memberships", "group_memberships", C, ("id",), _a("group_memberships")),
     FakeTable("macros", "/macros", "macros", C, ("title", "id"), _a("macros")),
     FakeTable("ticket_fields", "/ticket_fields", "ticket_fields", C, ("id",), _a("ticket_fields")),
-    FakeTable("user_fields", "/user_fields", "user_fields", C, ("position", "id"), _a("user_fields"), in_truth=False),
+    FakeTable("user_fields", "/user_fields", "user_fields", C, ("position", "id"), _a("user_fields")),
     FakeTable("organization_fields", "/organization_fields", "organization_fields", C, ("position", "id"),
-              _a("organization_fields"), in_truth=False),
+              _a("organization_fields")),
     FakeTable("ticket_forms", "/ticket_forms", "ticket_forms", S, ("position", "id"), _a("ticket_forms")),
     FakeTable("satisfaction_ratings", "/satisfaction_ratings", "satisfaction_ratings", C, ("id",),
               _a("satisfaction_ratings"), time_filtered=True),
@@ -207,11 +239,36 @@ TABLES: Tuple[FakeTable, ...] = (
     FakeTable("tags", "/tags", "tags", C, ("-count", "name"), _a("tags"), key="name"),
     FakeTable("talk_phone_numbers", "/channels/voice/phone_numbers", "phone_numbers", O, ("id",),
               _a("phone_numbers")),
+    # Account configuration (issue 18): fixed lists, one data file each.
+    FakeTable("brands", "/brands", "brands", C, ("name", "id"), DataFile("brands")),
+    FakeTable("custom_roles", "/custom_roles", "custom_roles", S, ("id",), DataFile("custom_roles")),
+    FakeTable("custom_statuses", "/custom_statuses", "custom_statuses", S, ("id",), DataFile("custom_statuses")),
+    FakeTable("schedules", "/business_hours/schedules", "schedules", S, ("id",), DataFile("schedules")),
+    FakeTable("automations", "/automations", "automations", C, ("position", "id"), DataFile("automations")),
+    FakeTable("triggers", "/triggers", "triggers", C, ("position", "id"), DataFile("triggers")),
+    FakeTable("views", "/views", "views", C, ("created_at", "id"), DataFile("views")),
+    FakeTable("organization_memberships", "/organization_memberships", "organization_memberships", C, ("id",),
+              DataFile("organization_memberships")),
+    FakeTable("dynamic_content_items", "/dynamic_content/items", "items", C, ("id",), DataFile("dynamic_content_items")),
+    FakeTable("recipient_addresses", "/recipient_addresses", "recipient_addresses", C, ("id",),
+              DataFile("recipient_addresses")),
+    FakeTable("sharing_agreements", "/sharing_agreements", "sharing_agreements", S, ("id",),
+              DataFile("sharing_agreements")),
+    FakeTable("routing_attributes", "/routing/attributes", "attributes", S, ("name", "id"), DataFile("routing_attributes")),
+    FakeTable("schedule_holidays", "/business_hours/schedules/{id}/holidays", "holidays", S, ("start_date", "id"),
+              DataFile("schedule_holidays", parent=("schedules", "schedule_id")), serializer=without("schedule_id")),
+    FakeTable("routing_attribute_values", "/routing/attributes/{id}/values", "attribute_values", S, ("name", "id"),
+              DataFile("routing_attribute_values", parent=("routing_attributes", "attribute_id"))),
+    FakeTable("satisfaction_reasons", "/satisfaction_reasons", "reasons", S, ("id",), DataFile("satisfaction_reasons")),
+    FakeTable("trigger_categories", "/trigger_categories", "trigger_categories", C, ("position", "id"),
+              DataFile("trigger_categories")),
 )
 
 TABLES_BY_NAME: Dict[str, FakeTable] = {table.name: table for table in TABLES}
 #: The tables a replica holds (the ground truth's keys), in map order.
-TRUTH_TABLES: Tuple[str, ...] = tuple(t.name for t in TABLES if t.in_truth)
+TRUTH_TABLES: Tuple[str, ...] = tuple(t.name for t in TABLES)
+#: The fixed list tables read from data files, which `FakeZendesk.edit_lists` changes.
+DATA_TABLES: Tuple[str, ...] = tuple(t.name for t in TABLES if isinstance(t.rows, DataFile))
 #: The tables that own an endpoint (the others come on their pages).
 ENDPOINT_TABLES: Tuple[FakeTable, ...] = tuple(t for t in TABLES if t.served_by is None)
 
@@ -225,10 +282,14 @@ def gated_templates(name: str) -> Tuple[str, ...]:
 
 def minimum_requests(account: Account) -> Dict[str, int]:
     """Per endpoint template, the fewest requests a full sync needs: ⌈rows / the largest
-    page⌉, and one for an empty endpoint or a single-page one."""
+    page⌉, one for an empty endpoint or a single-page one, and one per parent row for a
+    table listed per parent."""
     minimum = {}
     for table in ENDPOINT_TABLES:
         page = PAGE_SIZES[table.paging]
         rows = sum(1 for _ in table.rows(account))
-        minimum[table.template] = max(1, math.ceil(rows / page)) if page else 1
+        if table.parent is not None:  # one page per parent row
+            minimum[table.template] = sum(1 for _ in TABLES_BY_NAME[table.parent[0]].rows(account))
+        else:
+            minimum[table.template] = max(1, math.ceil(rows / page)) if page else 1
     return minimum

@@ -1,4 +1,4 @@
-"""Zendesk Support source: 16 tables, incremental, with typed custom fields.
+"""Zendesk Support source: incremental, with typed custom fields (docs/tables.md lists every table).
 
 Tables (write disposition, key, change tracking):
 
@@ -8,13 +8,14 @@ Tables (write disposition, key, change tracking):
   one pass over `/incremental/ticket_events?include=comment_events`;
 - ticket_metric_events (merge, id, time), users (merge, id, updated_at),
   organizations (merge, id, updated_at) from their incremental exports;
-- groups, group_memberships, macros, ticket_fields, ticket_forms (merge, id): full scan,
+- groups, group_memberships, macros, ticket_fields, ticket_forms and the account
+  configuration (brands, triggers, views, user_fields, ...; merge, id): full scan,
   loaded only when a row changed or vanished (cdc merge: vanished rows are deleted);
 - satisfaction_ratings (merge, id, updated_at via start_time);
 - sla_policies, talk_phone_numbers (replace, id) and tags (replace, name).
 
-Plan-gated tables (sla_policies, ticket_forms, satisfaction_ratings, talk_phone_numbers)
-are skipped with a warning when the account's plan does not include them.
+Plan-gated tables (sla_policies, ticket_forms, satisfaction_ratings, talk_phone_numbers,
+custom_roles, schedules, ...) are skipped with a warning when the account's plan does not include them.
 """
 
 from __future__ import annotations

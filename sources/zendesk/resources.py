@@ -18,6 +18,7 @@ however many exports are running, and a crash never costs more than one.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -42,15 +43,20 @@ from .settings import (
     FIELD_DEFINITIONS,
     NATIVE_COLUMNS,
     TABLES,
+    TABLES_BY_NAME,
     ChangeDetection,
     Endpoint,
     Pagination,
+    PerParent,
     TableSpec,
     dlt_write_disposition,
     reader_of,
 )
 
 logger = logging.getLogger(__name__)
+
+#: Tables whose rows other tables are read per (`per_parent`): scanned once a run for all.
+PARENT_TABLES = frozenset(spec.per_parent.table for spec in TABLES if spec.per_parent)
 
 #: Tickets whose rows are fetched at once for a table's `per_ticket` source.
 PER_TICKET_WORKERS = 4
@@ -109,6 +115,11 @@ class SourceContext:
     now: Callable[[], float] = lambda: datetime.now(timezone.utc).timestamp()
     _field_definitions: Dict[str, List[Row]] = field(default_factory=dict)
     _field_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Parent lists scanned this run, by table: a parent table and the tables read per
+    #: its rows (schedules and their holidays) share one scan; a plan-gated answer is
+    #: kept too. One lock per table, so different lists still load in parallel.
+    _scans: Dict[str, Any] = field(default_factory=dict)
+    _scan_locks: Dict[str, threading.Lock] = field(default_factory=dict)
     #: Called once per run, before its first request (takes the pipeline's run lock and
     #: cleans up after an interrupted load); an exception it raises fails every resource.
     on_run_start: Callable[[], None] = lambda: None
@@ -127,6 +138,7 @@ class SourceContext:
             started = self._runs.get(load_id)
             if started is None:
                 self._field_definitions = {}  # a new run reads the current definitions
+                self._scans, self._scan_locks = {}, {}
                 try:
                     self.on_run_start()
                     started = PageBudget(self.batch_pages)
@@ -164,6 +176,23 @@ class SourceContext:
                 rows = []
             self._field_definitions[kind] = rows
         return self._field_definitions[kind]
+
+    def scan(self, spec: TableSpec) -> List[Row]:
+        """`spec`'s whole list, fetched once per run whoever asks first; copies, because
+        tables reshape their rows. Raises `TableUnavailable` when the plan lacks it."""
+        self.run()
+        with self._field_lock:
+            lock = self._scan_locks.setdefault(spec.name, threading.Lock())
+        with lock:
+            if spec.name not in self._scans:
+                try:
+                    self._scans[spec.name] = [row for page in _full_list(self, spec) for row in page]
+                except TableUnavailable as error:
+                    self._scans[spec.name] = error
+            scanned = self._scans[spec.name]
+        if isinstance(scanned, TableUnavailable):
+            raise scanned
+        return copy.deepcopy(scanned)
 
     def catalog(self, spec: TableSpec, page: Iterable[Row] = ()) -> FieldCatalog:
         """The custom-field catalog of `spec`'s table, with the types its columns already have in
@@ -427,7 +456,29 @@ def _scanned_rows(ctx: SourceContext, spec: TableSpec) -> Iterable[List[Row]]:
     if spec.defines_custom_fields:
         # the same request also types custom columns; copies, because rows are reshaped
         return [shape([dict(row) for row in ctx.field_definitions(spec.defines_custom_fields)])]
+    if spec.per_parent is not None:
+        return [shape(_rows_per_parent(ctx, spec, spec.per_parent))]
+    if spec.name in PARENT_TABLES:
+        return [shape(ctx.scan(spec))]
     return (shape(page) for page in _full_list(ctx, spec))
+
+
+def _rows_per_parent(ctx: SourceContext, spec: TableSpec, parent: PerParent) -> List[Row]:
+    """The rows of every parent row (one request each), each with its parent's id. A
+    parent deleted since its list was read answers 404: it has none."""
+    endpoint = spec.endpoint
+    rows: List[Row] = []
+    for parent_row in ctx.scan(TABLES_BY_NAME[parent.table]):
+        path = endpoint.path.format(id=parent_row["id"])
+        try:
+            for page in ctx.client.pages(
+                endpoint, list_paginator(endpoint), list_params(endpoint), table=spec.name, plan_gated=True, path=path
+            ):
+                rows.extend({**row, parent.key: parent_row["id"]} for row in page)
+        except TableUnavailable as error:
+            if error.status_code != 404:
+                raise
+    return rows
 
 
 def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:

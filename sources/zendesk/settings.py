@@ -91,6 +91,16 @@ class PerTicket:
 
 
 @dataclass(frozen=True)
+class PerParent:
+    """A table read once per row of another table (`table`): the endpoint's path holds
+    that row's id as `{id}`, and each row gains it under `key`, since Zendesk's rows do
+    not always name their parent."""
+
+    table: str
+    key: str
+
+
+@dataclass(frozen=True)
 class TableSpec:
     """One destination table: where its rows come from and how they are written."""
 
@@ -126,6 +136,8 @@ class TableSpec:
     start_time_lookback: int = 0
     #: Where the table comes from instead with `audits_mode="per_ticket"`.
     per_ticket: Optional[PerTicket] = None
+    #: The table is read once per row of another table (a request per parent row).
+    per_parent: Optional[PerParent] = None
 
 
 def dlt_write_disposition(spec: TableSpec) -> Any:
@@ -160,6 +172,22 @@ TICKET_EVENTS_EXPORT = Endpoint(
 
 def _list(path: str, data_key: str) -> Endpoint:
     return Endpoint(path, data_key, Pagination.CURSOR_LIST, LIST_PAGE_SIZE)
+
+
+def _single(path: str, data_key: str) -> Endpoint:
+    """A list Zendesk answers whole, without pagination."""
+    return Endpoint(path, data_key, Pagination.SINGLE_PAGE, LIST_PAGE_SIZE)
+
+
+def _configuration(name: str, endpoint: Endpoint, cursor: Optional[str] = "updated_at", **hints: Any) -> TableSpec:
+    """A small account-configuration list keyed by id: scanned whole each run, loaded only
+    when a row changed or vanished (a request or two a run, whatever changed)."""
+    return TableSpec(name, endpoint, "id", "merge", ChangeDetection.FINGERPRINT, cursor=cursor, **hints)
+
+
+#: Business rules (automations, triggers, views): an action's or condition's `value` is a
+#: string, a number or a list (`notification_user`: recipient, subject, body) by field.
+RULE_VALUES: Tuple[Tuple[str, ...], ...] = (("actions",), ("conditions", "all"), ("conditions", "any"))
 
 
 #: ticket_metrics: a load replaces the metrics of every ticket it holds a row for, and
@@ -352,18 +380,58 @@ TABLES: Tuple[TableSpec, ...] = (
         ChangeDetection.REPLACE,
         plan_gated=True,
     ),
+    # Account configuration (issue 18)
+    _configuration("brands", _list("/brands", "brands")),
+    _configuration("custom_roles", _single("/custom_roles", "custom_roles"), plan_gated=True),
+    _configuration("custom_statuses", _single("/custom_statuses", "custom_statuses"), plan_gated=True),
+    _configuration("schedules", _single("/business_hours/schedules", "schedules"), plan_gated=True),
+    _configuration("automations", _list("/automations", "automations"), json_values=RULE_VALUES),
+    _configuration("triggers", _list("/triggers", "triggers"), json_values=RULE_VALUES),
+    _configuration("views", _list("/views", "views"), json_values=RULE_VALUES[1:]),
+    # The definitions that type the custom columns of users and organizations: one
+    # request serves the table and the typing, so the tables cost nothing extra.
+    _configuration("user_fields", _list("/user_fields", "user_fields"), plan_gated=True, defines_custom_fields="user"),
+    _configuration(
+        "organization_fields",
+        _list("/organization_fields", "organization_fields"),
+        plan_gated=True,
+        defines_custom_fields="organization",
+    ),
+    _configuration("organization_memberships", _list("/organization_memberships", "organization_memberships")),
+    # Each item's variants come in the same answer: the nested table dynamic_content_items__variants.
+    _configuration("dynamic_content_items", _list("/dynamic_content/items", "items")),
+    _configuration("recipient_addresses", _list("/recipient_addresses", "recipient_addresses")),
+    _configuration("sharing_agreements", _single("/sharing_agreements", "sharing_agreements"), cursor=None),
+    # Skill types of skills-based routing (Enterprise); ids are UUID strings.
+    _configuration("routing_attributes", _single("/routing/attributes", "attributes"), plan_gated=True),
+    # Holidays and skills are listed per schedule and per skill type only: a request each.
+    _configuration(
+        "schedule_holidays",
+        _single("/business_hours/schedules/{id}/holidays", "holidays"),
+        cursor=None,
+        plan_gated=True,
+        per_parent=PerParent("schedules", "schedule_id"),
+    ),
+    _configuration(
+        "routing_attribute_values",
+        _single("/routing/attributes/{id}/values", "attribute_values"),
+        plan_gated=True,
+        per_parent=PerParent("routing_attributes", "attribute_id"),
+    ),
+    # Reasons of the legacy CSAT survey (`deleted_at` set on a deleted one).
+    _configuration("satisfaction_reasons", _single("/satisfaction_reasons", "reasons"), plan_gated=True),
+    _configuration("trigger_categories", _list("/trigger_categories", "trigger_categories")),
 )
 
 TABLES_BY_NAME: Dict[str, TableSpec] = {spec.name: spec for spec in TABLES}
 
 #: Field-definition endpoints that type the custom columns, and whether a plan may lack
 #: them (user and organization fields need a Team plan or better; without them the
-#: values still load, untyped). A table that defines a kind (ticket_fields) is its
-#: endpoint, fetched once for both uses.
+#: values still load, untyped). Each is the endpoint of the table that holds the
+#: definitions (ticket_fields, user_fields, organization_fields): one request a run
+#: serves the table and the typing of the custom columns.
 FIELD_DEFINITIONS: Dict[str, Tuple[Endpoint, bool]] = {
-    "user": (_list("/user_fields", "user_fields"), True),
-    "organization": (_list("/organization_fields", "organization_fields"), True),
-    **{spec.defines_custom_fields: (spec.endpoint, spec.plan_gated) for spec in TABLES if spec.defines_custom_fields},
+    spec.defines_custom_fields: (spec.endpoint, spec.plan_gated) for spec in TABLES if spec.defines_custom_fields
 }
 
 

@@ -10,6 +10,7 @@ to its own `after_cursor`; a time-based export answers the recorded rows at or a
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,37 +22,29 @@ import dlt
 
 from tests.helpers import FAST_LIMITS
 from zendesk import zendesk_support
+from zendesk.settings import FIELD_DEFINITIONS, TABLES, Endpoint, Pagination
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "real"
 
+def fixture_name(endpoint: Endpoint) -> str:
+    """A recorded payload's file name (without .json): its endpoint's path under /api/v2,
+    slashes as underscores, without a parent's `{id}` (`/slas/policies` -> `slas_policies`,
+    `/business_hours/schedules/{id}/holidays` -> `business_hours_schedules_holidays`)."""
+    return "_".join(part for part in endpoint.path.strip("/").split("/") if part != "{id}")
+
+
+#: A record id in a path (a number or a UUID), for endpoints listed per parent row.
+ID_SEGMENT = re.compile(r"/(?:\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?=/|$)")
+
+
+#: Every endpoint the source calls (the tables' and the field definitions'), by path.
+ENDPOINTS: Dict[str, Endpoint] = {
+    **{spec.endpoint.path: spec.endpoint for spec in TABLES},
+    **{endpoint.path: endpoint for endpoint, _ in FIELD_DEFINITIONS.values()},
+}
+
 #: Endpoint path (under /api/v2) -> fixture file (without .json).
-ENDPOINT_FIXTURES: Dict[str, str] = {
-    "/incremental/tickets/cursor": "incremental_tickets_cursor",
-    "/incremental/users/cursor": "incremental_users_cursor",
-    "/incremental/organizations": "incremental_organizations",
-    "/incremental/ticket_events": "incremental_ticket_events",
-    "/incremental/ticket_metric_events": "incremental_ticket_metric_events",
-    "/groups": "groups",
-    "/group_memberships": "group_memberships",
-    "/macros": "macros",
-    "/ticket_fields": "ticket_fields",
-    "/user_fields": "user_fields",
-    "/organization_fields": "organization_fields",
-    "/ticket_forms": "ticket_forms",
-    "/satisfaction_ratings": "satisfaction_ratings",
-    "/slas/policies": "sla_policies",
-    "/tags": "tags",
-    "/channels/voice/phone_numbers": "phone_numbers",
-}
-
-#: Time-based exports: (data key, the row field that orders the export).
-TIME_EXPORTS: Dict[str, Tuple[str, str]] = {
-    "/incremental/organizations": ("organizations", "updated_at"),
-    "/incremental/ticket_events": ("ticket_events", "timestamp"),
-    "/incremental/ticket_metric_events": ("ticket_metric_events", "time"),
-}
-
-CURSOR_EXPORTS: Dict[str, str] = {"/incremental/tickets/cursor": "tickets", "/incremental/users/cursor": "users"}
+ENDPOINT_FIXTURES: Dict[str, str] = {path: fixture_name(endpoint) for path, endpoint in ENDPOINTS.items()}
 
 
 def load(name: str) -> Dict[str, Any]:
@@ -81,25 +74,29 @@ class FixtureZendesk:
     def answer(self, path: str, query: Dict[str, List[str]]) -> Tuple[int, Any]:
         route = path.removeprefix("/api/v2").removesuffix(".json")
         self.requests.append((route, query))
+        if route not in self.payloads:
+            route = ID_SEGMENT.sub("/{id}", route)  # every parent row gets the recorded page
         payload = self.payloads.get(route)
         if payload is None:
             return 404, {"error": "InvalidEndpoint", "description": "Not found"}
-        if route in CURSOR_EXPORTS:
-            return 200, self._cursor_page(route, payload, query)
-        if route in TIME_EXPORTS:
-            return 200, self._time_page(route, payload, query)
+        endpoint = ENDPOINTS[route]
+        if endpoint.pagination is Pagination.CURSOR_EXPORT:
+            return 200, self._cursor_page(endpoint, payload, query)
+        if endpoint.pagination is Pagination.TIME_EXPORT:
+            return 200, self._time_page(endpoint, payload, query)
         return 200, payload
 
     @staticmethod
-    def _cursor_page(route: str, payload: Dict[str, Any], query: Dict[str, List[str]]) -> Dict[str, Any]:
+    def _cursor_page(endpoint: Endpoint, payload: Dict[str, Any], query: Dict[str, List[str]]) -> Dict[str, Any]:
         if query.get("cursor") == [payload["after_cursor"]]:
             cursor = payload["after_cursor"]
-            return {**payload, CURSOR_EXPORTS[route]: [], "before_cursor": cursor, "end_of_stream": True}
+            return {**payload, endpoint.data_key: [], "before_cursor": cursor, "end_of_stream": True}
         return payload
 
     @staticmethod
-    def _time_page(route: str, payload: Dict[str, Any], query: Dict[str, List[str]]) -> Dict[str, Any]:
-        key, field = TIME_EXPORTS[route]
+    def _time_page(endpoint: Endpoint, payload: Dict[str, Any], query: Dict[str, List[str]]) -> Dict[str, Any]:
+        key, field = endpoint.data_key, endpoint.export_cursor
+        assert field is not None, endpoint.path
         start = int(query.get("start_time", ["0"])[0])
         rows = [row for row in payload[key] if epoch(row[field]) >= start]
         end_time = max((epoch(row[field]) for row in rows), default=start)

@@ -10,29 +10,30 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 import pytest
 import requests
 
-from tests.contract.fixture_server import ENDPOINT_FIXTURES, load
+from tests.contract.fixture_server import ENDPOINT_FIXTURES, ENDPOINTS, load
+from zendesk.paginators import list_params
+from zendesk.settings import TABLES, TABLES_BY_NAME, ChangeDetection, Endpoint, Pagination
 from zendesk_fake import FakeZendesk
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
-#: Endpoint -> (data key, the query the source sends on its first request).
+EXPORTS = (Pagination.CURSOR_EXPORT, Pagination.TIME_EXPORT)
+
+
+def first_request(endpoint: Endpoint) -> Dict[str, Any]:
+    """The query the source sends on an endpoint's first request (from the start of time)."""
+    if endpoint.pagination in EXPORTS:
+        return {"start_time": 0, "per_page": endpoint.page_size, **endpoint.params}
+    if endpoint in FILTERED_BY_START_TIME:
+        return {**list_params(endpoint), "start_time": 0}
+    return list_params(endpoint)
+
+
+FILTERED_BY_START_TIME = [s.endpoint for s in TABLES if s.change_detection is ChangeDetection.SERVER_START_TIME]
+
+#: Endpoint -> (data key, the query the source sends on its first request), from the registry.
 REQUESTS: Dict[str, Tuple[str, Dict[str, Any]]] = {
-    "/incremental/tickets/cursor": ("tickets", {"start_time": 0, "include": "metric_sets", "per_page": 1000}),
-    "/incremental/users/cursor": ("users", {"start_time": 0, "per_page": 1000}),
-    "/incremental/organizations": ("organizations", {"start_time": 0, "per_page": 1000}),
-    "/incremental/ticket_events": ("ticket_events", {"start_time": 0, "include": "comment_events", "per_page": 1000}),
-    "/incremental/ticket_metric_events": ("ticket_metric_events", {"start_time": 0, "per_page": 1000}),
-    "/groups": ("groups", {"page[size]": 100}),
-    "/group_memberships": ("group_memberships", {"page[size]": 100}),
-    "/macros": ("macros", {"page[size]": 100}),
-    "/ticket_fields": ("ticket_fields", {"page[size]": 100}),
-    "/user_fields": ("user_fields", {"page[size]": 100}),
-    "/organization_fields": ("organization_fields", {"page[size]": 100}),
-    "/ticket_forms": ("ticket_forms", {}),
-    "/satisfaction_ratings": ("satisfaction_ratings", {"page[size]": 100, "start_time": 0}),
-    "/slas/policies": ("sla_policies", {}),
-    "/tags": ("tags", {"page[size]": 100}),
-    "/channels/voice/phone_numbers": ("phone_numbers", {"per_page": 100}),
+    path: (endpoint.data_key, first_request(endpoint)) for path, endpoint in ENDPOINTS.items()
 }
 
 #: Fields the fake sends that Zendesk's reference documents but none of the recorded or
@@ -91,14 +92,23 @@ def compatible(fake: Set[str], real: Set[str]) -> bool:
     return all(real & widen.get(kind, {kind}) or not real for kind in fake)
 
 
+def with_parent_id(endpoint: str, answers: Dict[str, Dict[str, Any]]) -> str:
+    """A per-parent endpoint's path with the first parent row's id (parents are asked first)."""
+    spec = next((s for s in TABLES if s.endpoint.path == endpoint and s.per_parent), None)
+    if spec is None or spec.per_parent is None:
+        return endpoint
+    parent = TABLES_BY_NAME[spec.per_parent.table].endpoint
+    return endpoint.format(id=answers[parent.path][parent.data_key][0]["id"])
+
+
 @pytest.fixture(scope="module")
 def fake_answers() -> Iterator[Dict[str, Dict[str, Any]]]:
     with FakeZendesk(seed=7, tickets=120) as fake:
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {fake.oauth_token}"
-        answers = {}
-        for endpoint, (_, params) in REQUESTS.items():
-            response = session.get(f"{fake.base_url}/api/v2{endpoint}", params=params)
+        answers: Dict[str, Dict[str, Any]] = {}
+        for endpoint, (_, params) in sorted(REQUESTS.items(), key=lambda item: "{id}" in item[0]):
+            response = session.get(f"{fake.base_url}/api/v2{with_parent_id(endpoint, answers)}", params=params)
             assert response.status_code == 200, (endpoint, response.text[:200])
             answers[endpoint] = response.json()
         yield answers

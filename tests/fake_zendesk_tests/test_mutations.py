@@ -152,10 +152,20 @@ class Replica:
             for child in children:
                 if child["type"] == "Comment":
                     t["ticket_comments"][child["id"]] = {**child, "ticket_id": event["ticket_id"]}
-        for table in TABLES:
-            if table.in_truth and table.paging in LIST_READERS:
-                rows = LIST_READERS[table.paging](self.session, self.fake.base_url + table.template, table.data_key)
-                t[table.name] = {r[table.key]: r for r in rows}
+        for table in TABLES:  # a parent comes before the tables listed per its rows
+            if table.paging not in LIST_READERS:
+                continue
+            read = LIST_READERS[table.paging]
+            if table.parent is None:
+                rows = read(self.session, self.fake.base_url + table.template, table.data_key)
+            else:
+                parent, key = table.parent
+                rows = [
+                    {**row, key: parent_id}
+                    for parent_id in t[parent]
+                    for row in read(self.session, self.fake.base_url + table.template.format(id=parent_id), table.data_key)
+                ]
+            t[table.name] = {r[table.key]: r for r in rows}
 
 
 def _single_page(session: requests.Session, url: str, key: str) -> List[Row]:

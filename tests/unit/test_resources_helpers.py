@@ -161,3 +161,44 @@ def test_a_tables_write_disposition_comes_from_its_spec(
         )
         monkeypatch.setattr(resources, "TABLES", tables)
     assert load_tags(tmp_path, zendesk_http, [["a", "b"], ["c"]]) == expected
+
+
+class _PerParentClient:
+    """Answers each parent's child list; `gone` parents answer 404 (deleted since the
+    parent list was read), `forbidden` ones 403."""
+
+    def __init__(self, gone: int = 0, forbidden: int = 0) -> None:
+        self.gone, self.forbidden = gone, forbidden
+        self.paths: List[str] = []
+
+    def pages(self, endpoint: Any, paginator: Any, params: Any, table: str, plan_gated: bool, path: str) -> Any:
+        self.paths.append(path)
+        parent = int(path.split("/")[-2])
+        if parent in (self.gone, self.forbidden):
+            raise resources.TableUnavailable(table, 404 if parent == self.gone else 403)
+        yield [{"id": parent * 10, "name": "holiday"}]
+
+
+class _PerParentContext:
+    def __init__(self, client: _PerParentClient) -> None:
+        self.client = client
+
+    def scan(self, spec: Any) -> List[Dict[str, Any]]:
+        assert spec.name == "schedules"
+        return [{"id": 1}, {"id": 2}, {"id": 3}]
+
+
+def test_per_parent_rows_carry_their_parent_and_skip_a_deleted_parent() -> None:
+    spec = TABLES_BY_NAME["schedule_holidays"]
+    assert spec.per_parent is not None
+    client = _PerParentClient(gone=2)
+    rows = resources._rows_per_parent(_PerParentContext(client), spec, spec.per_parent)  # type: ignore[arg-type]
+    assert client.paths == [spec.endpoint.path.format(id=i) for i in (1, 2, 3)]
+    assert rows == [{"id": 10, "name": "holiday", "schedule_id": 1}, {"id": 30, "name": "holiday", "schedule_id": 3}]
+
+
+def test_per_parent_table_forbidden_for_one_parent_is_unavailable() -> None:
+    spec = TABLES_BY_NAME["schedule_holidays"]
+    assert spec.per_parent is not None
+    with pytest.raises(resources.TableUnavailable):
+        resources._rows_per_parent(_PerParentContext(_PerParentClient(forbidden=2)), spec, spec.per_parent)  # type: ignore[arg-type]
