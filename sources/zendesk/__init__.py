@@ -1,11 +1,13 @@
-"""Zendesk Support source: 16 tables, incremental, with typed custom fields.
+"""Zendesk Support source: every table incremental, custom fields typed, field history.
 
 Tables (write disposition, key, change tracking):
 
 - tickets (merge, id, generated_timestamp) and ticket_metrics (merge, id, side-loaded
   metric_set) from one pass over `/incremental/tickets/cursor`;
-- ticket_comments (merge, id) and ticket_audits (merge insert-only, id, created_at) from
-  one pass over `/incremental/ticket_events?include=comment_events`;
+- ticket_comments (merge, id), ticket_audits (merge insert-only, id, created_at), and
+  ticket_field_history / ticket_tag_history (merge insert-only, `<event id>:<field or tag>`:
+  every field and tag change, derived from the same events) from one pass over
+  `/incremental/ticket_events?include=comment_events`;
 - ticket_metric_events (merge, id, time), users (merge, id, updated_at),
   organizations (merge, id, updated_at) from their incremental exports;
 - groups, group_memberships, macros, ticket_fields, ticket_forms (merge, id): full scan,

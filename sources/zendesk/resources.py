@@ -3,8 +3,8 @@
 Every resource takes its name, key, write disposition, cursor and custom fields from its
 `TableSpec`, and is built by how the table detects changes (`OWN_TABLES`) or, when
 several tables share one export pass, as a transformer of that hidden reader (tickets +
-ticket_metrics from one ticket export; ticket_comments + ticket_audits from one ticket
-events export), so no export is ever read twice in a run. Nothing here asks which table
+ticket_metrics from one ticket export; ticket_comments, ticket_audits and the field and tag
+history from one ticket events export), so no export is ever read twice in a run. Nothing here asks which table
 it is building.
 
 A plain `pipeline.run(zendesk_support())` reads every export to its end: nothing is left
@@ -339,13 +339,18 @@ def table_rows(ctx: SourceContext, spec: TableSpec) -> Callable[[List[Row]], Any
     """What a page of the endpoint becomes in `spec`'s table: its row shape, its JSON-text
     values, and its custom fields pivoted into typed columns."""
 
+    declared = {name: {"name": name, "data_type": data_type} for name, data_type in spec.columns.items()}
+
     def shape(page: List[Row]) -> Any:
         rows = with_json_values(spec.rows(page) if spec.rows else page, spec.json_values, spec.json_value_keys)
-        if spec.custom_fields is None or not rows:
+        columns = dict(declared)
+        if spec.custom_fields is not None and rows:
+            catalog = ctx.catalog(spec, page)
+            rows = [catalog.pivot(dict(row)) for row in rows]
+            columns.update(catalog.column_hints())
+        if not columns or not rows:
             return rows
-        catalog = ctx.catalog(spec, page)
-        pivoted = [catalog.pivot(dict(row)) for row in rows]
-        return dlt.mark.with_hints(pivoted, dlt.mark.make_hints(columns=catalog.column_hints()))
+        return dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=columns))
 
     return shape
 

@@ -126,6 +126,9 @@ class TableSpec:
     start_time_lookback: int = 0
     #: Where the table comes from instead with `audits_mode="per_ticket"`.
     per_ticket: Optional[PerTicket] = None
+    #: Declared dlt types of columns whose type must not be inferred from the first
+    #: values seen (a history value that looks like a timestamp is still text).
+    columns: Mapping[str, str] = field(default_factory=dict)
 
 
 def dlt_write_disposition(spec: TableSpec) -> Any:
@@ -170,6 +173,20 @@ TICKET_METRICS_MERGE = {
     "strategy": "delete-insert",
     "destination_scope": "ticket_id IN (SELECT ticket_id FROM {staging_table})",
     "source_filter": "id > 0",
+}
+
+
+#: The columns ticket_field_history and ticket_tag_history share (`rows._change_row`). The
+#: key is text, `<child event id>:<field or tag>`: one child event can change several tags,
+#: and a one-column key is what the registry, merges and the multi-account key expect.
+CHANGE_COLUMNS = {
+    "id": "text",
+    "event_id": "bigint",
+    "audit_id": "bigint",
+    "ticket_id": "bigint",
+    "updater_id": "bigint",
+    "via": "text",
+    "created_at": "timestamp",
 }
 
 
@@ -351,6 +368,31 @@ TABLES: Tuple[TableSpec, ...] = (
         "replace",
         ChangeDetection.REPLACE,
         plan_gated=True,
+    ),
+    # Derived from the ticket events export (issue 18)
+    TableSpec(
+        "ticket_field_history",
+        TICKET_EVENTS_EXPORT,
+        "id",
+        "insert-only",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="created_at",
+        reader="ticket_events",
+        rows=rows.ticket_field_history,
+        immutable_rows=True,
+        columns={**CHANGE_COLUMNS, "field": "text", "event_type": "text", "value": "text", "previous_value": "text"},
+    ),
+    TableSpec(
+        "ticket_tag_history",
+        TICKET_EVENTS_EXPORT,
+        "id",
+        "insert-only",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="created_at",
+        reader="ticket_events",
+        rows=rows.ticket_tag_history,
+        immutable_rows=True,
+        columns={**CHANGE_COLUMNS, "tag": "text", "change": "text"},
     ),
 )
 

@@ -11,6 +11,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from tests.helpers import query
 from zendesk import TABLE_NAMES
 
+#: The columns both history tables share (created_at is compared as text by its own test).
+HISTORY_COLUMNS = ("event_id", "audit_id", "ticket_id", "updater_id", "via")
+
 #: Per table: primary key and scalar columns whose every value is compared with the truth.
 COMPARED: Dict[str, Tuple[str, Sequence[str]]] = {
     "tickets": ("id", ("status", "subject", "priority", "requester_id", "generated_timestamp")),
@@ -29,6 +32,8 @@ COMPARED: Dict[str, Tuple[str, Sequence[str]]] = {
     "sla_policies": ("id", ("title", "position")),
     "tags": ("name", ("count",)),
     "talk_phone_numbers": ("id", ("number", "name")),
+    "ticket_field_history": ("id", HISTORY_COLUMNS + ("field", "event_type", "value", "previous_value")),
+    "ticket_tag_history": ("id", HISTORY_COLUMNS + ("tag", "change")),
 }
 
 

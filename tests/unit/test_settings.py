@@ -39,7 +39,12 @@ EXPECTED_TABLES = {
     "tags",
     "talk_phone_numbers",
     "ticket_audits",
+    "ticket_field_history",
+    "ticket_tag_history",
 }
+HISTORY = {"ticket_field_history", "ticket_tag_history"}
+#: The tables made from the ticket events export, in registry order.
+EVENT_TABLES = ("ticket_comments", "ticket_audits", "ticket_field_history", "ticket_tag_history")
 EXPORTS = (Pagination.CURSOR_EXPORT, Pagination.TIME_EXPORT)
 
 
@@ -57,8 +62,9 @@ def test_tables_are_the_documented_ones() -> None:
     [
         *[
             pytest.param(name, "merge", id=name)
-            for name in sorted(EXPECTED_TABLES - {"sla_policies", "tags", "talk_phone_numbers", "ticket_audits"})
+            for name in sorted(EXPECTED_TABLES - {"sla_policies", "tags", "talk_phone_numbers", "ticket_audits", *HISTORY})
         ],
+        *[pytest.param(name, "insert-only", id=name) for name in sorted(HISTORY)],
         pytest.param("sla_policies", "replace", id="sla_policies"),
         pytest.param("tags", "replace", id="tags"),
         pytest.param("talk_phone_numbers", "replace", id="talk_phone_numbers"),
@@ -156,6 +162,7 @@ def test_export_tables_are_the_incremental_ones() -> None:
         "ticket_metric_events",
         "users",
         "organizations",
+        *HISTORY,
     }
     for name in exports:
         assert TABLES_BY_NAME[name].endpoint.path.startswith("/incremental/")
@@ -171,8 +178,9 @@ def test_plan_gated_tables() -> None:
     [
         pytest.param("tickets", ("tickets", "ticket_metrics"), id="tickets"),
         pytest.param("ticket_metrics", ("tickets", "ticket_metrics"), id="ticket_metrics"),
-        pytest.param("ticket_comments", ("ticket_comments", "ticket_audits"), id="ticket_comments"),
-        pytest.param("ticket_audits", ("ticket_comments", "ticket_audits"), id="ticket_audits"),
+        pytest.param("ticket_comments", EVENT_TABLES, id="ticket_comments"),
+        pytest.param("ticket_audits", EVENT_TABLES, id="ticket_audits"),
+        pytest.param("ticket_tag_history", EVENT_TABLES, id="ticket_tag_history"),
         pytest.param("users", ("users",), id="users-alone"),
         pytest.param("groups", ("groups",), id="groups-alone"),
     ],
@@ -219,7 +227,7 @@ def test_select_tables_unknown_name_lists_valid_names() -> None:
     [
         pytest.param(["ticket_metrics"], ["tickets", "ticket_metrics"], id="metrics-adds-tickets"),
         pytest.param(["tickets"], ["tickets", "ticket_metrics"], id="tickets-adds-metrics"),
-        pytest.param(["ticket_audits"], ["ticket_comments", "ticket_audits"], id="audits-adds-comments"),
+        pytest.param(["ticket_audits"], list(EVENT_TABLES), id="audits-adds-comments-and-history"),
         pytest.param(["groups", "tags"], ["groups", "tags"], id="plain-tables"),
         pytest.param(["tickets", "ticket_metrics", "tickets"], ["tickets", "ticket_metrics"], id="no-duplicates"),
     ],
