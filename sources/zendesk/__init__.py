@@ -24,9 +24,11 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Literal, Optional, Sequence
 
 import dlt
+from dlt.common.typing import TSecretStrValue
 from dlt.extract.resource import DltResource
 
 from .client import ZendeskClient
+from .column_controls import ColumnControls
 from .config import normalize_subdomain, parse_start_date, resolve_base_url
 from .credentials import (
     ZendeskApiTokenCredentials,
@@ -122,6 +124,9 @@ def zendesk_support(
     audits_mode: Literal["events", "per_ticket"] = "events",
     deletions: Literal["hard", "soft"] = "hard",
     tables: Optional[Sequence[str]] = None,
+    drop_columns: Optional[Dict[str, List[str]]] = None,
+    hash_columns: Optional[Dict[str, List[str]]] = None,
+    hash_key: Optional[TSecretStrValue] = None,
 ) -> Sequence[DltResource]:
     """Replicate a Zendesk Support account.
 
@@ -166,6 +171,22 @@ def zendesk_support(
         tables: Load only these tables (all when unset), with the siblings that share their
             export added: `with_resources("tickets")` would read the ticket export and move
             its cursor past changes that ticket_metrics then never gets.
+        drop_columns: Personal data: columns never loaded, per table, as in
+            `drop_columns = {tickets = ["description"], ticket_comments = ["body",
+            "html_body", "plain_body"]}`. A column is the field's name in the table's rows
+            (custom fields: their `custom_<name>` column); dots step into objects and list
+            items (`via.source.from.address`, `events.body` of ticket_audits). Applied
+            before anything is written, on every table and run path. See
+            docs/personal-data.md.
+        hash_columns: Personal data: columns whose values are replaced by their keyed hash
+            (HMAC-SHA256 under `hash_key`, hex text; NULL stays NULL), same form as
+            `drop_columns`, as in `hash_columns = {users = ["email"]}`: the same value under
+            the same key gives the same hash, so joins still work.
+        hash_key: The secret key of `hash_columns`, in .dlt/secrets.toml (or
+            `SOURCES__ZENDESK__HASH_KEY`); never logged or stored. Required when
+            `hash_columns` is set. An unknown table in either setting, a hash setting
+            without a key, or a column both dropped and hashed fails at source build; a
+            column the rows do not carry is a warning, once per table (Zendesk adds fields).
 
     Returns:
         The resources, one per table (plus hidden export readers shared by sibling tables).
@@ -181,6 +202,7 @@ def zendesk_support(
     if batch_pages is not None and batch_pages < 1:
         raise ZendeskConfigError("batch_pages must be at least 1.")
     selected = select_tables(tables, audits_mode)
+    controls = ColumnControls.from_settings(drop_columns, hash_columns, hash_key, TABLE_NAMES)
     client = build_client(
         subdomain,
         credentials,
@@ -206,6 +228,7 @@ def zendesk_support(
         audits_mode=audits_mode,
         deletions=deletions,
         on_run_start=run_safety.start_of_run,
+        controls=controls,
     )
     resources = build_resources(ctx)
     file_format = run_safety.loader_file_format(pipeline.destination if pipeline is not None else None)
