@@ -47,6 +47,7 @@ def controls(truth: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
             "tickets": [custom_column(truth, "integer")["column"], "via.source.from.address"],
             "ticket_comments": ["via.source.from.address"],
             "ticket_audits": ["events.via.source.from.address"],  # every item of a list
+            "groups": ["name"],  # a table loaded only when its content changed
         },
     }
 
@@ -92,6 +93,8 @@ def assert_controlled(pipeline: dlt.Pipeline, fake: Any, tmp_path: Path, log: st
 
     emails = {u["id"]: u["email"] for u in truth["users"]}
     assert dict(query(pipeline, "select id, email from {t:users}")) == {i: keyed_hash(e) for i, e in emails.items()}
+    groups = {g["id"]: keyed_hash(g["name"]) for g in truth["groups"]}
+    assert dict(query(pipeline, "select id, name from {t:groups}")) == groups
     hashed = custom_column(truth, "integer")
     assert schema.get_table_columns("tickets")[hashed["column"]]["data_type"] == "text"
     values = {t["id"]: next(c["value"] for c in t["custom_fields"] if c["id"] == hashed["id"]) for t in truth["tickets"]}
@@ -125,7 +128,7 @@ def test_dropped_and_hashed_columns_on_the_plain_call_and_batched_syncs(
 
     fake.mutate(seed=5, fraction=0.1)
     # batch after batch, as zendesk_pipeline.py runs
-    sync(pipeline, fake, tables=["users", "tickets", "ticket_comments"], batch_pages=1, **settings)
+    sync(pipeline, fake, tables=["users", "tickets", "ticket_comments", "groups"], batch_pages=1, **settings)
     assert_controlled(pipeline, fake, tmp_path, caplog.text)
 
 

@@ -135,19 +135,23 @@ class ColumnControls:
         return rows
 
     def column_hints(self, table: str, hints: Dict[str, Any]) -> Dict[str, Any]:
-        """Column hints without the dropped top-level columns (a declared column would be
-        created empty) and with the hashed ones typed text."""
+        """The table's declared column hints without the dropped columns (a declared column
+        would be created empty) and with the hashed ones typed text (a custom field's
+        declared `bigint` would not hold a hash). Columns without a hint get none: a hash
+        is inferred as text, and a table whose rows need no hints keeps yielding plain
+        lists."""
         controls = self._controls.get(table)
-        if not controls:
+        if not controls or not hints:
             return hints
         hints = dict(hints)
         for path, action in controls:
-            if len(path) != 1:
-                continue  # a nested column's hash is text by inference
+            name = path[0]
+            if len(path) != 1 or name not in hints:
+                continue
             if action == DROP:
-                hints.pop(path[0], None)
+                del hints[name]
             else:
-                hints[path[0]] = {"name": path[0], "data_type": "text", "nullable": True}
+                hints[name] = {"name": name, "data_type": "text", "nullable": True}
         return hints
 
     def _apply(self, node: Any, path: Path, action: str) -> Any:

@@ -89,3 +89,8 @@ def test_hints_drop_dropped_columns_and_type_hashed_ones_text() -> None:
     assert controls.column_hints("tickets", hints) == {
         "custom_amount": {"name": "custom_amount", "data_type": "text", "nullable": True}
     }
+    # a table with no declared hints keeps none: its pages stay plain lists
+    assert controls.column_hints("tickets", {}) == {}
+    assert controls.column_hints("tickets", {"id": {"name": "id", "data_type": "bigint"}}) == {
+        "id": {"name": "id", "data_type": "bigint"}
+    }
