@@ -1,4 +1,4 @@
-"""Zendesk Support source: every table incremental, custom fields typed, field history.
+"""Zendesk Support source: incremental tables, typed custom fields, field and tag history.
 
 Tables (write disposition, key, change tracking):
 
@@ -175,7 +175,9 @@ def zendesk_support(
             `drop_columns = {tickets = ["description"], ticket_comments = ["body",
             "html_body", "plain_body"]}`. A column is the field's name in the table's rows
             (custom fields: their `custom_<name>` column); dots step into objects and list
-            items (`via.source.from.address`, `events.body` of ticket_audits). Applied
+            items (`via.source.from.address`, `events.body` of ticket_audits). A mapping
+            and not `"table.column"` strings: one line per table reads well in toml, table
+            names are checked as keys, and a dotted column path stays unambiguous. Applied
             before anything is written, on every table and run path. See
             docs/personal-data.md.
         hash_columns: Personal data: columns whose values are replaced by their keyed hash
