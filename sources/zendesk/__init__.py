@@ -24,11 +24,10 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Literal, Optional, Sequence
 
 import dlt
-from dlt.common.typing import TSecretStrValue
 from dlt.extract.resource import DltResource
 
 from .client import ZendeskClient
-from .column_controls import ColumnControls
+from .column_controls import ColumnControls, configured_hash_key
 from .config import normalize_subdomain, parse_start_date, resolve_base_url
 from .credentials import (
     ZendeskApiTokenCredentials,
@@ -126,7 +125,6 @@ def zendesk_support(
     tables: Optional[Sequence[str]] = None,
     drop_columns: Optional[Dict[str, List[str]]] = None,
     hash_columns: Optional[Dict[str, List[str]]] = None,
-    hash_key: Optional[TSecretStrValue] = None,
 ) -> Sequence[DltResource]:
     """Replicate a Zendesk Support account.
 
@@ -181,14 +179,16 @@ def zendesk_support(
             before anything is written, on every table and run path. See
             docs/personal-data.md.
         hash_columns: Personal data: columns whose values are replaced by their keyed hash
-            (HMAC-SHA256 under `hash_key`, hex text; NULL stays NULL), same form as
-            `drop_columns`, as in `hash_columns = {users = ["email"]}`: the same value under
-            the same key gives the same hash, so joins still work.
-        hash_key: The secret key of `hash_columns`, in .dlt/secrets.toml (or
-            `SOURCES__ZENDESK__HASH_KEY`); never logged or stored. Required when
-            `hash_columns` is set. An unknown table in either setting, a hash setting
-            without a key, or a column both dropped and hashed fails at source build; a
-            column the rows do not carry is a warning, once per table (Zendesk adds fields).
+            (HMAC-SHA256, hex text; NULL stays NULL), same form as `drop_columns`, as in
+            `hash_columns = {users = ["email"]}`: the same value under the same key gives
+            the same hash, so joins still work. The key is the secret
+            `sources.zendesk.hash_key` (.dlt/secrets.toml, `SOURCES__ZENDESK__HASH_KEY` or
+            any dlt secrets provider), read only when `hash_columns` is set and never
+            logged or stored. It is not an argument: dlt init writes every secret argument
+            as a placeholder into each project's secrets.toml, and dlt warns about it on
+            every run. An unknown table in either setting, `hash_columns` without a key,
+            or a column both dropped and hashed fails at source build; a column the rows
+            do not carry is a warning, once per table (Zendesk adds fields).
 
     Returns:
         The resources, one per table (plus hidden export readers shared by sibling tables).
@@ -204,7 +204,9 @@ def zendesk_support(
     if batch_pages is not None and batch_pages < 1:
         raise ZendeskConfigError("batch_pages must be at least 1.")
     selected = select_tables(tables, audits_mode)
-    controls = ColumnControls.from_settings(drop_columns, hash_columns, hash_key, TABLE_NAMES)
+    controls = ColumnControls.from_settings(
+        drop_columns, hash_columns, configured_hash_key() if hash_columns else None, TABLE_NAMES
+    )
     client = build_client(
         subdomain,
         credentials,

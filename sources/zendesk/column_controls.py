@@ -15,8 +15,8 @@ the mapping's keys: unknown ones are refused at source build with one line namin
 tables that exist. A column is named as the row holds it once shaped for its table: the
 Zendesk field name, or the `custom_<name>` column a custom field becomes.
 
-The hash is HMAC-SHA256 under `hash_key` (a secret, resolved by dlt like the credentials,
-never logged or kept in state), hex text: the same value under the same key always gives the
+The hash is HMAC-SHA256 under the secret `sources.zendesk.hash_key` (resolved by dlt's
+secrets providers like the credentials, never logged or kept in state), hex text: the same value under the same key always gives the
 same hash, so joins on a hashed column still work (`users.email` with an email held
 elsewhere, hashed under the same key), while nobody without the key can test a guess. A
 string is hashed as it is, any other value as its JSON text (`42` and `"42"` hash alike);
@@ -37,15 +37,35 @@ import logging
 import threading
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
+import dlt
+
+from .config import is_placeholder
 from .errors import ZendeskConfigError
 
 logger = logging.getLogger(__name__)
+
+#: Where the hash key is read from: any of dlt's secrets providers (secrets.toml, the env
+#: var SOURCES__ZENDESK__HASH_KEY, a vault). One key for every account of a deployment, so
+#: hashes join across accounts too.
+HASH_KEY = "sources.zendesk.hash_key"
 
 Path = Tuple[str, ...]
 ColumnSetting = Optional[Mapping[str, Union[str, Sequence[str]]]]
 
 DROP = "drop"
 HASH = "hash"
+
+
+def configured_hash_key() -> Optional[str]:
+    """The hash key from dlt's secrets, or None when unset or still a placeholder.
+
+    Read on demand and not a source argument: dlt init writes every secret argument of a
+    source into each new project's secrets.toml as `<configure me>`, and dlt warns about
+    that placeholder on every run, also in the many projects that hash nothing."""
+    value = dlt.secrets.get(HASH_KEY)
+    if value is None or is_placeholder(str(value)):
+        return None
+    return str(value)
 
 
 def _paths(setting_name: str, setting: ColumnSetting, tables: Sequence[str]) -> Dict[str, List[Path]]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import pytest
 
 from zendesk import TABLE_NAMES, zendesk_support
-from zendesk.column_controls import ColumnControls
+from zendesk.column_controls import ColumnControls, configured_hash_key
 from zendesk.errors import ZendeskConfigError
 
 KEY = "unit-test-key"
@@ -48,11 +48,20 @@ def test_bad_settings_fail_with_one_line(settings: Dict[str, Any], message: str)
     assert KEY not in text
 
 
-def test_zendesk_support_refuses_them_at_build() -> None:
+@pytest.mark.parametrize("key", [pytest.param(None, id="unset"), pytest.param("<configure me>", id="placeholder")])
+def test_zendesk_support_refuses_hashing_without_a_key_at_build(
+    key: Optional[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if key is not None:
+        monkeypatch.setenv("SOURCES__ZENDESK__HASH_KEY", key)
     with pytest.raises(ZendeskConfigError, match="hash_key is not"):
-        zendesk_support(
-            subdomain="acme", credentials={"oauth_token": "x"}, hash_columns={"users": ["email"]}
-        )
+        zendesk_support(subdomain="acme", credentials={"oauth_token": "x"}, hash_columns={"users": ["email"]})
+
+
+def test_the_key_is_read_from_dlt_secrets_only_when_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCES__ZENDESK__HASH_KEY", KEY)
+    assert configured_hash_key() == KEY
+    zendesk_support(subdomain="acme", credentials={"oauth_token": "x"}, hash_columns={"users": ["email"]})
 
 
 def digest(text: str) -> str:
