@@ -4,8 +4,8 @@ Every resource takes its name, key, write disposition, cursor and custom fields 
 `TableSpec`, and is built by how the table detects changes (`OWN_TABLES`) or, when
 several tables share one export pass, as a transformer of that hidden reader (tickets +
 ticket_metrics from one ticket export; ticket_comments, ticket_audits and the field and tag
-history from one ticket events export), so no export is ever read twice in a run. Nothing here asks which table
-it is building.
+history from one ticket events export), so no export is ever read twice in a run. Nothing
+here asks which table it is building.
 
 A plain `pipeline.run(zendesk_support())` reads every export to its end: nothing is left
 for a later run. With `batch_pages` set (what `sync.run_until_drained` uses for long first
