@@ -8,6 +8,10 @@ rows as the API's JSON):
 - ticket_metrics: the metric set of every ticket that is not deleted;
 - ticket_audits / ticket_comments: every audit / comment, those of deleted tickets too
   (history is kept); a comment row is the Comment event plus `ticket_id`;
+- ticket_field_history / ticket_tag_history: every field a Create or Change event set
+  (key `<event id>:<field>`, values as text: strings as they are, others as JSON text) /
+  every tag a tags event added or removed (key `<event id>:<tag>`), with the audit's
+  ticket, author, channel and time;
 - ticket_metric_events, organizations, groups (soft-deleted ones with `deleted: true`):
   all rows;
 - users: all, soft-deleted ones included (`active: false`);

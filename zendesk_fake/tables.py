@@ -10,6 +10,7 @@ new list table is one line here (plus its rows: a generated list or a data file)
 from __future__ import annotations
 
 import enum
+import json
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
@@ -122,6 +123,48 @@ def comments(account: Account) -> List[Row]:
         for event in audit["events"]
         if event["type"] == "Comment"
     ]
+
+
+def _history_text(value: Any) -> Any:
+    """A value as a history table holds it: strings as they are, others as JSON text."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _changes(account: Account) -> Iterable[Tuple[Row, Row]]:
+    """(audit, event) for every event that set a ticket field (Create or Change)."""
+    for audit in account.audits:
+        for event in audit["events"]:
+            if event["type"] in ("Create", "Change"):
+                yield audit, event
+
+
+def _change_columns(audit: Row, event: Row, subject: str) -> Row:
+    return {"id": f"{event['id']}:{subject}", "event_id": event["id"], "audit_id": audit["id"],
+            "ticket_id": audit["ticket_id"], "updater_id": audit["author_id"], "via": audit["via"]["channel"],
+            "created_at": audit["created_at"]}
+
+
+def field_history(account: Account) -> List[Row]:
+    """Every field a Create or Change event set: custom fields by id, the old value and the new."""
+    return [
+        {**_change_columns(audit, event, event["field_name"]), "field": event["field_name"], "event_type": event["type"],
+         "value": _history_text(event["value"]), "previous_value": _history_text(event.get("previous_value"))}
+        for audit, event in _changes(account)
+    ]
+
+
+def tag_history(account: Account) -> List[Row]:
+    """Each tag a tags event added or removed: the difference of its new and previous lists."""
+    rows = []
+    for audit, event in _changes(account):
+        if event["field_name"] != "tags":
+            continue
+        new, old = set(event["value"]), set(event.get("previous_value") or ())
+        for tag, change in [(t, "added") for t in sorted(new - old)] + [(t, "removed") for t in sorted(old - new)]:
+            rows.append({**_change_columns(audit, event, tag), "tag": tag, "change": change})
+    return rows
 
 
 def _attribute(name: str) -> Callable[[Account], List[Row]]:
@@ -262,6 +305,10 @@ TABLES: Tuple[FakeTable, ...] = (
     FakeTable("satisfaction_reasons", "/satisfaction_reasons", "reasons", S, ("id",), DataFile("satisfaction_reasons")),
     FakeTable("trigger_categories", "/trigger_categories", "trigger_categories", C, ("position", "id"),
               DataFile("trigger_categories")),
+    FakeTable("ticket_field_history", "/incremental/ticket_events", "ticket_events", T, ("id",), field_history,
+              served_by="ticket_audits"),
+    FakeTable("ticket_tag_history", "/incremental/ticket_events", "ticket_events", T, ("id",), tag_history,
+              served_by="ticket_audits"),
 )
 
 TABLES_BY_NAME: Dict[str, FakeTable] = {table.name: table for table in TABLES}

@@ -1,11 +1,14 @@
-"""Zendesk Support source: incremental, with typed custom fields (docs/tables.md lists every table).
+"""Zendesk Support source: incremental tables, typed custom fields, field and tag history
+(docs/tables.md lists every table).
 
 Tables (write disposition, key, change tracking):
 
 - tickets (merge, id, generated_timestamp) and ticket_metrics (merge, id, side-loaded
   metric_set) from one pass over `/incremental/tickets/cursor`;
-- ticket_comments (merge, id) and ticket_audits (merge insert-only, id, created_at) from
-  one pass over `/incremental/ticket_events?include=comment_events`;
+- ticket_comments (merge, id), ticket_audits (merge insert-only, id, created_at), and
+  ticket_field_history / ticket_tag_history (merge insert-only, `<event id>:<field or tag>`:
+  every field and tag change, derived from the same events) from one pass over
+  `/incremental/ticket_events?include=comment_events`;
 - ticket_metric_events (merge, id, time), users (merge, id, updated_at),
   organizations (merge, id, updated_at) from their incremental exports;
 - groups, group_memberships, macros, ticket_fields, ticket_forms and the account
@@ -26,6 +29,7 @@ import dlt
 from dlt.extract.resource import DltResource
 
 from .client import ZendeskClient
+from .column_controls import ColumnControls, configured_hash_key
 from .config import normalize_subdomain, parse_start_date, resolve_base_url
 from .credentials import (
     ZendeskApiTokenCredentials,
@@ -121,6 +125,8 @@ def zendesk_support(
     audits_mode: Literal["events", "per_ticket"] = "events",
     deletions: Literal["hard", "soft"] = "hard",
     tables: Optional[Sequence[str]] = None,
+    drop_columns: Optional[Dict[str, List[str]]] = None,
+    hash_columns: Optional[Dict[str, List[str]]] = None,
 ) -> Sequence[DltResource]:
     """Replicate a Zendesk Support account.
 
@@ -165,6 +171,26 @@ def zendesk_support(
         tables: Load only these tables (all when unset), with the siblings that share their
             export added: `with_resources("tickets")` would read the ticket export and move
             its cursor past changes that ticket_metrics then never gets.
+        drop_columns: Personal data: columns never loaded, per table, as in
+            `drop_columns = {tickets = ["description"], ticket_comments = ["body",
+            "html_body", "plain_body"]}`. A column is the field's name in the table's rows
+            (custom fields: their `custom_<name>` column); dots step into objects and list
+            items (`via.source.from.address`, `events.body` of ticket_audits). A mapping
+            and not `"table.column"` strings: one line per table reads well in toml, table
+            names are checked as keys, and a dotted column path stays unambiguous. Applied
+            before anything is written, on every table and run path. See
+            docs/personal-data.md.
+        hash_columns: Personal data: columns whose values are replaced by their keyed hash
+            (HMAC-SHA256, hex text; NULL stays NULL), same form as `drop_columns`, as in
+            `hash_columns = {users = ["email"]}`: the same value under the same key gives
+            the same hash, so joins still work. The key is the secret
+            `sources.zendesk.hash_key` (.dlt/secrets.toml, `SOURCES__ZENDESK__HASH_KEY` or
+            any dlt secrets provider), read only when `hash_columns` is set and never
+            logged or stored. It is not an argument: dlt init writes every secret argument
+            as a placeholder into each project's secrets.toml, and dlt warns about it on
+            every run. An unknown table in either setting, `hash_columns` without a key,
+            or a column both dropped and hashed fails at source build; a column the rows
+            do not carry is a warning, once per table (Zendesk adds fields).
 
     Returns:
         The resources, one per table (plus hidden export readers shared by sibling tables).
@@ -180,6 +206,9 @@ def zendesk_support(
     if batch_pages is not None and batch_pages < 1:
         raise ZendeskConfigError("batch_pages must be at least 1.")
     selected = select_tables(tables, audits_mode)
+    controls = ColumnControls.from_settings(
+        drop_columns, hash_columns, configured_hash_key() if hash_columns else None, TABLE_NAMES
+    )
     client = build_client(
         subdomain,
         credentials,
@@ -205,6 +234,7 @@ def zendesk_support(
         audits_mode=audits_mode,
         deletions=deletions,
         on_run_start=run_safety.start_of_run,
+        controls=controls,
     )
     resources = build_resources(ctx)
     file_format = run_safety.loader_file_format(pipeline.destination if pipeline is not None else None)

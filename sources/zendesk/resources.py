@@ -3,9 +3,9 @@
 Every resource takes its name, key, write disposition, cursor and custom fields from its
 `TableSpec`, and is built by how the table detects changes (`OWN_TABLES`) or, when
 several tables share one export pass, as a transformer of that hidden reader (tickets +
-ticket_metrics from one ticket export; ticket_comments + ticket_audits from one ticket
-events export), so no export is ever read twice in a run. Nothing here asks which table
-it is building.
+ticket_metrics from one ticket export; ticket_comments, ticket_audits and the field and tag
+history from one ticket events export), so no export is ever read twice in a run. Nothing
+here asks which table it is building.
 
 A plain `pipeline.run(zendesk_support())` reads every export to its end: nothing is left
 for a later run. With `batch_pages` set (what `sync.run_until_drained` uses for long first
@@ -34,6 +34,7 @@ from dlt.sources.helpers.rest_client.paginators import BasePaginator
 
 from . import progress
 from .client import ZendeskClient
+from .column_controls import ColumnControls
 from .custom_fields import SOURCE_ATTRIBUTE, FieldCatalog
 from .errors import TableUnavailable
 from .paginators import CursorExportPaginator, TimeExportPaginator, list_paginator, list_params
@@ -125,6 +126,8 @@ class SourceContext:
     on_run_start: Callable[[], None] = lambda: None
     _runs: Dict[str, Any] = field(default_factory=dict)
     _run_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Columns dropped or hashed before any row reaches dlt (personal data).
+    controls: ColumnControls = field(default_factory=ColumnControls, repr=False)
 
     def run(self) -> PageBudget:
         """Start (once) the run being extracted now; return its export page budget.
@@ -366,15 +369,23 @@ def table_hints(spec: TableSpec, **overrides: Any) -> Dict[str, Any]:
 
 def table_rows(ctx: SourceContext, spec: TableSpec) -> Callable[[List[Row]], Any]:
     """What a page of the endpoint becomes in `spec`'s table: its row shape, its JSON-text
-    values, and its custom fields pivoted into typed columns."""
+    values, its custom fields pivoted into typed columns, and the columns the source's
+    column controls drop or hash (personal data) gone or hashed."""
+
+    declared = {name: {"name": name, "data_type": data_type} for name, data_type in spec.columns.items()}
 
     def shape(page: List[Row]) -> Any:
         rows = with_json_values(spec.rows(page) if spec.rows else page, spec.json_values, spec.json_value_keys)
-        if spec.custom_fields is None or not rows:
+        columns = dict(declared)
+        if spec.custom_fields is not None and rows:
+            catalog = ctx.catalog(spec, page)
+            rows = [catalog.pivot(dict(row)) for row in rows]
+            columns.update(catalog.column_hints())
+        rows = ctx.controls.rows(spec.name, rows)
+        columns = ctx.controls.column_hints(spec.name, columns)
+        if not columns or not rows:
             return rows
-        catalog = ctx.catalog(spec, page)
-        pivoted = [catalog.pivot(dict(row)) for row in rows]
-        return dlt.mark.with_hints(pivoted, dlt.mark.make_hints(columns=catalog.column_hints()))
+        return dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=columns))
 
     return shape
 
@@ -567,7 +578,7 @@ def _rows_of_ticket(ctx: SourceContext, spec: TableSpec, endpoint: Endpoint, tic
     except TableUnavailable as error:
         if error.status_code != 404:
             raise
-    return with_json_values(rows, spec.json_values, spec.json_value_keys)
+    return ctx.controls.rows(spec.name, with_json_values(rows, spec.json_values, spec.json_value_keys))
 
 
 #: How a table that reads its own endpoint is built, by how it detects changes.

@@ -121,3 +121,107 @@ def with_json_values(rows: List[Row], paths: Iterable[Tuple[str, ...]], keys: It
                         if key in item:
                             item[key] = json_text(item[key])
     return rows
+
+
+#: Keys a field change child event carries whatever field it changes. In the audit shape
+#: (`field_name`, `value`, `previous_value`) the field is named; in the shape Zendesk's
+#: ticket events export has been seen sending (`{"status": "solved", "previous_value":
+#: "open"}`) the one other key is the field.
+CHANGE_EVENT_KEYS = frozenset({
+    "id", "type", "event_type", "via", "via_reference_id", "field_name", "value", "previous_value",
+    "added_tags", "removed_tags",
+})
+
+#: Child event types that set a ticket field: `Create` (its value when the ticket was made)
+#: and `Change` (old and new value).
+FIELD_EVENT_TYPES = ("Create", "Change")
+
+
+def history_text(value: Any) -> Optional[str]:
+    """A field value as history text: a string as it is (`open`, `235323`), anything else
+    as its JSON text (`true`, `509974`, `["a","b"]`); NULL stays NULL. One text column
+    holds every field's values, readable without unquoting."""
+    if value is None or isinstance(value, str):
+        return value
+    return json_text(value)
+
+
+def _field_changes(child: Row) -> Iterator[Tuple[str, Any, Any]]:
+    """(field, new value, previous value) of a Create/Change child event; a custom field
+    is named by its id. `custom_ticket_fields: {id: value}` names several at once."""
+    previous = child.get("previous_value")
+    if child.get("field_name") is not None:
+        yield str(child["field_name"]), child.get("value"), previous
+        return
+    for key in child.keys() - CHANGE_EVENT_KEYS:
+        if key == "custom_ticket_fields" and isinstance(child[key], dict):
+            for field_id, value in child[key].items():
+                yield str(field_id), value, previous.get(field_id) if isinstance(previous, dict) else previous
+        else:
+            yield key, child[key], previous
+
+
+def _event_type(child: Row) -> Optional[str]:
+    return child.get("event_type") or child.get("type")
+
+
+def _change_row(event: Row, child: Row, subject: str) -> Row:
+    """The columns every history row shares: its key (the child event id and what it
+    changed: one child event can change several tags), ticket, audit, who and when."""
+    return {
+        "id": f"{child['id']}:{subject}",
+        "event_id": child["id"],
+        "audit_id": event["id"],
+        "ticket_id": event["ticket_id"],
+        "updater_id": event.get("updater_id"),
+        "via": event.get("via") if isinstance(event.get("via"), str) else None,
+        "created_at": event.get("created_at") or epoch_to_iso(event["timestamp"]),
+    }
+
+
+def ticket_field_history(page: List[Row]) -> List[Row]:
+    """Every field a ticket event set or changed, system fields (status, priority,
+    assignee_id, group_id, tags, ...) by name and custom fields by id, with the old value
+    and the new, who and when. Values are `history_text`."""
+    rows: List[Row] = []
+    for event in page:
+        for child in event.get("child_events") or ():
+            if _event_type(child) not in FIELD_EVENT_TYPES:
+                continue
+            for field, value, previous in _field_changes(child):
+                row = _change_row(event, child, field)
+                row.update(
+                    field=field,
+                    event_type=_event_type(child),
+                    value=history_text(value),
+                    previous_value=history_text(previous),
+                )
+                rows.append(row)
+    return rows
+
+
+def _tag_list(value: Any) -> List[str]:
+    """Tags as a list: Zendesk sends a list, or one space-separated string."""
+    if isinstance(value, str):
+        return value.split()
+    return [str(tag) for tag in value or ()]
+
+
+def ticket_tag_history(page: List[Row]) -> List[Row]:
+    """One row per tag a ticket event added or removed: its `added_tags` / `removed_tags`
+    where the export gives them, else the difference of the new and previous tag lists."""
+    rows: List[Row] = []
+    for event in page:
+        for child in event.get("child_events") or ():
+            if _event_type(child) not in FIELD_EVENT_TYPES:
+                continue
+            changes = [(f, v, p) for f, v, p in _field_changes(child) if f == "tags"]
+            for _, value, previous in changes:
+                new, old = _tag_list(value), _tag_list(previous)
+                added = _tag_list(child["added_tags"]) if "added_tags" in child else sorted(set(new) - set(old))
+                removed = _tag_list(child["removed_tags"]) if "removed_tags" in child else sorted(set(old) - set(new))
+                for tag, change in [(t, "added") for t in added] + [(t, "removed") for t in removed]:
+                    row = _change_row(event, child, tag)
+                    row.update(tag=tag, change=change)
+                    rows.append(row)
+    return rows

@@ -138,6 +138,9 @@ class TableSpec:
     per_ticket: Optional[PerTicket] = None
     #: The table is read once per row of another table (a request per parent row).
     per_parent: Optional[PerParent] = None
+    #: Declared dlt types of columns whose type must not be inferred from the first
+    #: values seen (a history value that looks like a timestamp is still text).
+    columns: Mapping[str, str] = field(default_factory=dict)
 
 
 def dlt_write_disposition(spec: TableSpec) -> Any:
@@ -198,6 +201,20 @@ TICKET_METRICS_MERGE = {
     "strategy": "delete-insert",
     "destination_scope": "ticket_id IN (SELECT ticket_id FROM {staging_table})",
     "source_filter": "id > 0",
+}
+
+
+#: The columns ticket_field_history and ticket_tag_history share (`rows._change_row`). The
+#: key is text, `<child event id>:<field or tag>`: one child event can change several tags,
+#: and a one-column key is what the registry, merges and the multi-account key expect.
+CHANGE_COLUMNS = {
+    "id": "text",
+    "event_id": "bigint",
+    "audit_id": "bigint",
+    "ticket_id": "bigint",
+    "updater_id": "bigint",
+    "via": "text",
+    "created_at": "timestamp",
 }
 
 
@@ -421,6 +438,31 @@ TABLES: Tuple[TableSpec, ...] = (
     # Reasons of the legacy CSAT survey (`deleted_at` set on a deleted one).
     _configuration("satisfaction_reasons", _single("/satisfaction_reasons", "reasons"), plan_gated=True),
     _configuration("trigger_categories", _list("/trigger_categories", "trigger_categories")),
+    # Derived from the ticket events export (issue 18)
+    TableSpec(
+        "ticket_field_history",
+        TICKET_EVENTS_EXPORT,
+        "id",
+        "insert-only",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="created_at",
+        reader="ticket_events",
+        rows=rows.ticket_field_history,
+        immutable_rows=True,
+        columns={**CHANGE_COLUMNS, "field": "text", "event_type": "text", "value": "text", "previous_value": "text"},
+    ),
+    TableSpec(
+        "ticket_tag_history",
+        TICKET_EVENTS_EXPORT,
+        "id",
+        "insert-only",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="created_at",
+        reader="ticket_events",
+        rows=rows.ticket_tag_history,
+        immutable_rows=True,
+        columns={**CHANGE_COLUMNS, "tag": "text", "change": "text"},
+    ),
 )
 
 TABLES_BY_NAME: Dict[str, TableSpec] = {spec.name: spec for spec in TABLES}

@@ -3,6 +3,7 @@ holding exactly the ground truth."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, Callable, Dict, List, Optional
 
@@ -152,6 +153,8 @@ class Replica:
             for child in children:
                 if child["type"] == "Comment":
                     t["ticket_comments"][child["id"]] = {**child, "ticket_id": event["ticket_id"]}
+                if child["type"] in ("Create", "Change"):
+                    self._history(event, child)
         for table in TABLES:  # a parent comes before the tables listed per its rows
             if table.paging not in LIST_READERS:
                 continue
@@ -166,6 +169,25 @@ class Replica:
                     for row in read(self.session, self.fake.base_url + table.template.format(id=parent_id), table.data_key)
                 ]
             t[table.name] = {r[table.key]: r for r in rows}
+
+
+    def _history(self, event: Row, child: Row) -> None:
+        """A field or tags change as the history tables hold it."""
+        common = {"event_id": child["id"], "audit_id": event["id"], "ticket_id": event["ticket_id"],
+                  "updater_id": event["updater_id"], "via": event["via"], "created_at": event["created_at"]}
+        field = child["field_name"]
+        self.tables["ticket_field_history"][f"{child['id']}:{field}"] = {
+            "id": f"{child['id']}:{field}", **common, "field": field, "event_type": child["type"],
+            "value": _text(child["value"]), "previous_value": _text(child.get("previous_value"))}
+        if field == "tags":
+            new, old = set(child["value"]), set(child.get("previous_value") or [])
+            for tag in new ^ old:
+                self.tables["ticket_tag_history"][f"{child['id']}:{tag}"] = {
+                    "id": f"{child['id']}:{tag}", **common, "tag": tag, "change": "added" if tag in new else "removed"}
+
+
+def _text(value: Any) -> Any:
+    return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _single_page(session: requests.Session, url: str, key: str) -> List[Row]:

@@ -22,6 +22,9 @@ from zendesk.settings import (
     state_holder,
 )
 
+HISTORY = {"ticket_field_history", "ticket_tag_history"}
+#: The tables made from the ticket events export, in registry order.
+EVENT_TABLES = ("ticket_comments", "ticket_audits", "ticket_field_history", "ticket_tag_history")
 EXPORTS = (Pagination.CURSOR_EXPORT, Pagination.TIME_EXPORT)
 SPECS = [pytest.param(spec, id=spec.name) for spec in TABLES]
 
@@ -50,7 +53,7 @@ def test_write_disposition_fits_change_detection(spec) -> None:  # type: ignore[
 
 def test_write_dispositions_of_the_special_tables() -> None:
     assert TABLES_BY_NAME["ticket_audits"].write_disposition == "insert-only"
-    assert {s.name for s in TABLES if s.write_disposition == "insert-only"} == {"ticket_audits"}
+    assert {s.name for s in TABLES if s.write_disposition == "insert-only"} == {"ticket_audits", *HISTORY}
 
 
 @pytest.mark.parametrize(
@@ -136,6 +139,7 @@ def test_export_tables_are_the_incremental_ones() -> None:
         "ticket_metric_events",
         "users",
         "organizations",
+        *HISTORY,
     }
     for name in exports:
         assert TABLES_BY_NAME[name].endpoint.path.startswith("/incremental/")
@@ -152,8 +156,9 @@ def test_plan_gated_tables() -> None:
     [
         pytest.param("tickets", ("tickets", "ticket_metrics"), id="tickets"),
         pytest.param("ticket_metrics", ("tickets", "ticket_metrics"), id="ticket_metrics"),
-        pytest.param("ticket_comments", ("ticket_comments", "ticket_audits"), id="ticket_comments"),
-        pytest.param("ticket_audits", ("ticket_comments", "ticket_audits"), id="ticket_audits"),
+        pytest.param("ticket_comments", EVENT_TABLES, id="ticket_comments"),
+        pytest.param("ticket_audits", EVENT_TABLES, id="ticket_audits"),
+        pytest.param("ticket_tag_history", EVENT_TABLES, id="ticket_tag_history"),
         pytest.param("users", ("users",), id="users-alone"),
         pytest.param("groups", ("groups",), id="groups-alone"),
     ],
@@ -200,7 +205,7 @@ def test_select_tables_unknown_name_lists_valid_names() -> None:
     [
         pytest.param(["ticket_metrics"], ["tickets", "ticket_metrics"], id="metrics-adds-tickets"),
         pytest.param(["tickets"], ["tickets", "ticket_metrics"], id="tickets-adds-metrics"),
-        pytest.param(["ticket_audits"], ["ticket_comments", "ticket_audits"], id="audits-adds-comments"),
+        pytest.param(["ticket_audits"], list(EVENT_TABLES), id="audits-adds-comments-and-history"),
         pytest.param(["groups", "tags"], ["groups", "tags"], id="plain-tables"),
         pytest.param(["tickets", "ticket_metrics", "tickets"], ["tickets", "ticket_metrics"], id="no-duplicates"),
     ],
