@@ -18,6 +18,7 @@ and only this process shares them.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
 import logging
 import os
@@ -333,6 +334,22 @@ def account_budget(
             )
             _account_budgets[key] = budget
         return budget
+
+
+def retry_after_seconds(value: Optional[str]) -> Optional[float]:
+    """A `Retry-After` (seconds or an HTTP date) as seconds from now; None if unreadable."""
+    if not value:
+        return None
+    value = normalize_retry_after(value) or value
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return when.timestamp() - time.time()
 
 
 def normalize_retry_after(value: Optional[str]) -> Optional[str]:
