@@ -32,7 +32,7 @@ from requests.auth import AuthBase
 from .config import is_placeholder
 from .errors import ZendeskConfigError
 from .tokens import DEFAULT_SCOPE, ClientCredentialsOAuth, RefreshingOAuth, token_url
-from .token_store import DEFAULT_TOKEN_STORE_PATH, TokenStore
+from .token_store import DEFAULT_TOKEN_STORE_PATH, TokenStore, shown_location
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +92,11 @@ class ZendeskOAuthRefreshCredentials(_ZendeskCredentialsBase):
             the store's token is newer and wins (the configured one has been spent by that
             rotation), so it may be removed from the secrets.
         token_store_path: The file the rotated tokens are written to (atomically, mode
-            0600). Keep it outside the destination and out of version control; one file
-            per account and OAuth client. Default: `~/.dlt/zendesk_tokens.json`.
+            0600), or a `postgresql://` location. Keep it outside the destination and out
+            of version control; one store per account and OAuth client. Default:
+            `~/.dlt/zendesk_tokens.json`. A secret in dlt's sense (a Postgres location
+            may carry a password): set it in secrets.toml or an env var, never config.toml;
+            dlt's trace shows it as `<secret>`.
         access_token_expires_in: Lifetime to ask for new access tokens, in seconds
             (Zendesk allows 300 to 172800); unset: Zendesk's default, 1800, asked for
             explicitly so that the expiry of every token is known.
@@ -102,7 +105,7 @@ class ZendeskOAuthRefreshCredentials(_ZendeskCredentialsBase):
     client_id: str = None
     client_secret: TSecretStrValue = None
     refresh_token: TSecretStrValue = None
-    token_store_path: str = DEFAULT_TOKEN_STORE_PATH
+    token_store_path: TSecretStrValue = DEFAULT_TOKEN_STORE_PATH
     access_token_expires_in: Optional[int] = None
 
     def on_partial(self) -> None:
@@ -118,11 +121,18 @@ class ZendeskOAuthRefreshCredentials(_ZendeskCredentialsBase):
             return
         if is_placeholder(self.client_id) or is_placeholder(self.client_secret):
             return
-        try:
-            stored = TokenStore(self.token_store_path or DEFAULT_TOKEN_STORE_PATH).load()
-        except ZendeskConfigError:
+        store = TokenStore(self.token_store_path or DEFAULT_TOKEN_STORE_PATH)
+        # An unreadable store raises here, naming it: falling through to the client
+        # credentials grant would switch grants without a word.
+        stored = store.load()
+        if stored is None:
             return
-        if stored is not None and stored.refresh_token and stored.client_id in (None, str(self.client_id)):
+        if not stored.refresh_token and stored.client_id in (None, str(self.client_id)):
+            raise ZendeskConfigError(
+                f"The OAuth token store {store.path} holds no refresh token. Run `python"
+                " zendesk_pipeline.py authorize` to sign in again, or set refresh_token."
+            )
+        if stored.client_id in (None, str(self.client_id)):  # another client's store is not ours
             self.resolve()
 
     def auth(self, base_url: str) -> AuthBase:
@@ -139,7 +149,7 @@ class ZendeskOAuthRefreshCredentials(_ZendeskCredentialsBase):
         return (
             f"ZendeskOAuthRefreshCredentials(client_id={self.client_id!r},"
             f" client_secret={_masked(self.client_secret)}, refresh_token={_masked(self.refresh_token)},"
-            f" token_store_path={self.token_store_path!r})"
+            f" token_store_path={shown_location(self.token_store_path)!r})"
         )
 
     def __str__(self) -> str:

@@ -129,6 +129,15 @@ def is_postgres_location(location: Union[str, "os.PathLike[str]"]) -> bool:
     return isinstance(location, str) and location.strip().lower().startswith(POSTGRES_SCHEMES)
 
 
+def shown_location(location: Optional[str]) -> Optional[str]:
+    """A store location as messages may show it: a Postgres location loses its password."""
+    if location is not None and is_postgres_location(location):
+        from .token_store_pg import _shown
+
+        return _shown(location)
+    return location
+
+
 def account_store_location(location: str, account: str) -> str:
     """The token store location of one of several accounts, derived from a shared setting.
 
@@ -205,6 +214,12 @@ class TokenStore:
                 " Fix its permissions or set token_store_path to another file."
             ) from None
         self._tighten_mode()
+        if not raw.strip():
+            raise ZendeskConfigError(
+                f"The OAuth token store at {self.path} is empty (a save was cut short, or it was"
+                " emptied by hand). Run `python zendesk_pipeline.py authorize` to sign in again,"
+                " or set refresh_token."
+            )
         try:
             data = json.loads(raw.decode("utf-8"))
             if not isinstance(data, dict) or data.get("version") != STORE_VERSION:
