@@ -315,6 +315,12 @@ SWITCHES: Dict[str, Check] = {
 }
 
 
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False")
+    return value
+
+
 def _pagination_faults(name: str, value: Any) -> Dict[str, str]:
     kinds = ("same_cursor", "no_end_of_stream", "stuck_time", "same_page")
     if not isinstance(value, dict) or not all(t in TABLES_BY_NAME and k in kinds for t, k in value.items()):
@@ -328,8 +334,11 @@ def _pagination_faults(name: str, value: Any) -> Dict[str, str]:
 #:     export repeats the cursor it was sent), "no_end_of_stream" (a cursor export never says
 #:     end_of_stream), "stuck_time" (a time export's end_time and next_page do not move),
 #:     "same_page" (a list's next page is the page just served).
+#: oauth_echo_secrets: the token endpoint's error_description echoes the refresh token and
+#:     client secret it received (a misbehaving endpoint).
 TRANSPORT_SWITCHES: Dict[str, Check] = {
     "retry_after_always": _optional_positive_int,
+    "oauth_echo_secrets": _flag,
     "pagination_faults": _pagination_faults,
 }
 SWITCHES.update(TRANSPORT_SWITCHES)
@@ -439,6 +448,7 @@ class FakeZendesk:
         # Transport faults (see TRANSPORT_SWITCHES).
         self.retry_after_always: Optional[int] = None
         self.pagination_faults: Dict[str, str] = {}
+        self.oauth_echo_secrets: bool = False
 
         self._fault_rng = random.Random(f"fake-zendesk-faults:{seed}")
         self._fault_lock = threading.Lock()
@@ -862,6 +872,10 @@ class FakeZendesk:
                 except (binascii.Error, UnicodeDecodeError):
                     return json_reply(401, {"error": "invalid_client"})
             status, payload = self.oauth.token(params, basic)
+            if self.oauth_echo_secrets and status != 200:
+                sent = [params.get("refresh_token"), params.get("client_secret"), basic[1] if basic else None]
+                payload = {**payload, "error_description": f"{payload.get('error_description', '')}"
+                           f" (received: {', '.join(str(v) for v in sent if v)})"}
             return json_reply(status, payload, {"Cache-Control": "no-store", "Pragma": "no-cache"})
         if req.route == "/oauth/authorizations/new" and req.method == "GET":
             status, page, target = self.oauth.authorization_page(req.query)
