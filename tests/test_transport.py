@@ -315,3 +315,23 @@ def test_pages_that_do_not_advance_stop_the_run_and_the_next_run_resumes(
     fake.configure(pagination_faults={})
     pipeline.run(zendesk_support(**source_args(fake, tables=[table])))
     assert_matches_truth(pipeline, fake.ground_truth(), tables=[table])
+
+
+def test_a_rejected_token_fails_at_once_even_when_the_export_limit_is_spent(
+    fake: FakeZendesk, make_pipeline: Any, caplog: Any
+) -> None:
+    """Right after another run the export limit is spent: the first export request would
+    wait most of a minute. A wrong token must not wait it out before its 401."""
+    make_pipeline("zd_first").run(zendesk_support(**source_args(fake, tables=["ticket_metric_events"])))
+    # The next run paces at one export request a minute: its first one would wait ~60 s.
+    paced = {"tables": ["ticket_metric_events"], "export_requests_per_minute": 1}
+    fake.reset_counts()
+    caplog.set_level("INFO")
+    with pytest.raises(Exception) as raised:
+        make_pipeline("zd_second").run(
+            zendesk_support(**source_args(fake, credentials={"oauth_token": "wrong-token-5d1f"}, **paced))
+        )
+    assert "Zendesk rejected the credentials (401" in str(raised.value)
+    assert "oauth_token (__OAUTH_TOKEN)" in str(raised.value)
+    assert fake.request_counts() == {"/api/v2/users/me": 1}
+    assert "Waiting" not in caplog.text

@@ -56,6 +56,8 @@ from .settings import API_PREFIX, Endpoint
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "zendesk-dlt-source/1.0"
+#: The credentials check sent before a run's first long pacing wait gives up after this.
+PROBE_TIMEOUT_SECONDS = 30.0
 #: A `Retry-After` longer than this ends the run (the source's `max_retry_after_seconds`).
 DEFAULT_MAX_RETRY_AFTER_SECONDS = 900.0
 RETRYABLE_STATUS = frozenset({429, *range(500, 600)})
@@ -118,6 +120,9 @@ class PacedAdapter(HTTPAdapter):
         self._halt = halt
         self._auth = auth
         self._max_retry_after = max_retry_after
+        self._probe_lock = threading.Lock()
+        self._credentials_known = False
+        self._settings_hint: Optional[str] = getattr(auth, "settings_hint", None)
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         parts = urlsplit(request.url or "")
@@ -130,7 +135,9 @@ class PacedAdapter(HTTPAdapter):
             )
         self._halt.raise_if_stopped()
         progress.raise_if_stopped()
-        release = self._budget.acquire(parts.path, sleep=self._halt.sleep)
+        release = self._budget.acquire(
+            parts.path, sleep=self._halt.sleep, before_wait=lambda wait: self._check_credentials_first(request, wait)
+        )
         try:
             # Pacing may have waited: another thread's 401 may have come back meanwhile, and
             # the token attached before the wait may have expired during it.
@@ -148,9 +155,35 @@ class PacedAdapter(HTTPAdapter):
         if response.status_code == 429:
             self._budget.throttled(parts.path)
         self._counter.add(parts.path)
+        if 200 <= response.status_code < 300:
+            self._credentials_known = True
         if retry_after and response.status_code in RETRYABLE_STATUS:
             self._refuse_long_retry_after(response, parts.path)
         return response
+
+    def _check_credentials_first(self, request: requests.PreparedRequest, wait: float) -> None:
+        """Before the run's first long pacing wait, learn whether the credentials work.
+
+        Right after another run the export limit is spent, so a run's first export request
+        can wait most of a minute; with a wrong token the user waited that long for a 401.
+        While no answer has shown the credentials to work, a wait of `WAIT_NOTE_SECONDS`
+        or more first sends one `GET /users/me` (account limit only, at most once a run):
+        a 401 ends the run at once; any other answer lets the wait go on. Only for fixed
+        credentials (an OAuth or API token): renewing OAuth kinds prove theirs at the token
+        endpoint, which is not paced."""
+        if wait < progress.WAIT_NOTE_SECONDS or self._credentials_known or self._settings_hint is None:
+            return
+        with self._probe_lock:
+            if self._credentials_known:
+                return
+            self._credentials_known = True  # one probe per run, whatever it answers
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+        probe = requests.Request("GET", f"{self._origin[0]}://{self._origin[1]}{API_PREFIX}/users/me", headers=headers)
+        response = self.send(probe.prepare(), timeout=PROBE_TIMEOUT_SECONDS)
+        if response.status_code == 401:
+            rejected = credentials_rejected(response, f"{self._origin[0]}://{self._origin[1]}", self._settings_hint)
+            self._halt.stop(rejected)
+            raise rejected
 
     def _refuse_long_retry_after(self, response: requests.Response, path: str) -> None:
         """A `Retry-After` over the cap ends the run now rather than sleeping through it."""
@@ -329,6 +362,18 @@ def _error_detail(response: requests.Response) -> str:
     return str(body)[:200]
 
 
+def credentials_rejected(response: requests.Response, base_url: str, hint: Optional[str]) -> ZendeskAuthError:
+    """The one-line error of a 401: what Zendesk said and which settings to fix (`hint`,
+    from the credentials kind; the account's own section when several are configured)."""
+    where = endpoint_template(urlsplit(response.url or "").path)
+    fix = hint or "an OAuth token that is valid and not expired, or the email and API token of an admin"
+    return ZendeskAuthError(
+        f"Zendesk rejected the credentials (401 on {where} at {base_url}): {_error_detail(response)}."
+        f" Check the credentials in .dlt/secrets.toml or the SOURCES__ZENDESK__CREDENTIALS__* env vars:"
+        f" {fix}. The run stopped before loading anything from this step."
+    )
+
+
 class ZendeskClient:
     """Talks to one Zendesk account; shared by every resource of a run."""
 
@@ -345,6 +390,7 @@ class ZendeskClient:
         self.budget = budget
         self.counter = RequestCounter()
         self.halt = RunHalt()
+        self.settings_hint: Optional[str] = getattr(auth, "settings_hint", None)
         client_kwargs: Dict[str, Any] = {
             "raise_for_status": False,
             "exceptions": (),
@@ -449,6 +495,7 @@ class ZendeskClient:
     ) -> Callable[..., None]:
         base_url = self.base_url
         halt = self.halt
+        hint = self.settings_hint
 
         def check(response: requests.Response, *args: Any, **kwargs: Any) -> None:
             status = response.status_code
@@ -470,13 +517,7 @@ class ZendeskClient:
                 # dlt's retry policy sees HTTPError with a retryable status and tries again.
                 raise requests.HTTPError(f"{status} for {where}", response=response)
             if status == 401:
-                rejected = ZendeskAuthError(
-                    f"Zendesk rejected the credentials (401 on {where} at {base_url}):"
-                    f" {_error_detail(response)}. Check the credentials in"
-                    " .dlt/secrets.toml or the SOURCES__ZENDESK__CREDENTIALS__* env vars: an"
-                    " OAuth token that is valid and not expired, or the email and API token of"
-                    " an admin. The run stopped before loading anything from this step."
-                )
+                rejected = credentials_rejected(response, base_url, hint)
                 halt.stop(rejected)
                 raise rejected
             if status in (403, 404) and plan_gated:

@@ -67,6 +67,13 @@ def _check_expires_in(value: Optional[int]) -> Optional[int]:
     return seconds
 
 
+def _naming_settings(auth: AuthBase, settings: str) -> AuthBase:
+    """Tag `auth` with the settings a 401 asks the user to fix (the client reads
+    `settings_hint` when Zendesk rejects the credentials)."""
+    auth.settings_hint = settings  # type: ignore[attr-defined]
+    return auth
+
+
 @configspec
 class _ZendeskCredentialsBase(CredentialsConfiguration):
     """A placeholder (`<configure me>` as `dlt init` writes it, or `...`) counts as unset, so
@@ -198,7 +205,10 @@ class ZendeskOAuthTokenCredentials(_ZendeskCredentialsBase):
     oauth_token: TSecretStrValue = None
 
     def auth(self, base_url: str) -> AuthBase:
-        return BearerTokenAuth(token=self.oauth_token)
+        return _naming_settings(
+            BearerTokenAuth(token=self.oauth_token),
+            "oauth_token (__OAUTH_TOKEN), an OAuth access token that is valid, not expired and has the read scope",
+        )
 
     def __repr__(self) -> str:
         return f"ZendeskOAuthTokenCredentials(oauth_token={_masked(self.oauth_token)})"
@@ -220,7 +230,10 @@ class ZendeskApiTokenCredentials(_ZendeskCredentialsBase):
             " Switch to OAuth (see the README, section Credentials).",
             API_TOKEN_END_DATE,
         )
-        return HttpBasicAuth(username=f"{self.email}/token", password=self.api_token)
+        auth = HttpBasicAuth(username=f"{self.email}/token", password=self.api_token)
+        return _naming_settings(
+            auth, "email and api_token (__EMAIL, __API_TOKEN), an admin's email and an active API token"
+        )
 
     def __repr__(self) -> str:
         return f"ZendeskApiTokenCredentials(email={self.email!r}, api_token={_masked(self.api_token)})"

@@ -282,10 +282,13 @@ class RateBudget:
         waits[endpoint] = self.export_limit
         return waits, [ALL_EXPORTS]
 
-    def acquire(self, path: str, sleep: Optional[Sleep] = None) -> Callable[[], None]:
+    def acquire(
+        self, path: str, sleep: Optional[Sleep] = None, before_wait: Optional[Sleep] = None
+    ) -> Callable[[], None]:
         """Wait until `path` fits in all its buckets, then take a slot in each at once.
 
         `sleep` does the waiting (default: the budget's); it may raise to abandon the wait.
+        `before_wait(seconds)` is called before each wait (outside the ledger's lock).
         Returns the function to call once the answer has arrived."""
         while True:
             progress.raise_if_stopped()
@@ -304,6 +307,8 @@ class RateBudget:
                     for name in taken:
                         _bucket(state, name, now, self.window, self.ledger).append([now, slot_id])
                     return self._releaser(taken, slot_id)
+            if before_wait is not None:
+                before_wait(wait)
             progress.rate_wait(wait, min(waits.values()), self.window)
             (sleep or self._sleep)(wait)
 

@@ -616,9 +616,9 @@ class SpyBudget(RateBudget):
         self.acquired: List[str] = []
         self.observed: List[CaseInsensitiveDict] = []
 
-    def acquire(self, path: str, sleep: Any = None) -> Callable[[], None]:
+    def acquire(self, path: str, sleep: Any = None, before_wait: Any = None) -> Callable[[], None]:
         self.acquired.append(path)
-        return super().acquire(path, sleep)
+        return super().acquire(path, sleep, before_wait)
 
     def observe(self, headers: CaseInsensitiveDict) -> None:
         self.observed.append(headers)
@@ -663,9 +663,9 @@ class WaitingBudget(RateBudget):
         super().__init__(100_000, 100_000)
         self._during_wait = during_wait
 
-    def acquire(self, path: str, sleep: Any = None) -> Callable[[], None]:
+    def acquire(self, path: str, sleep: Any = None, before_wait: Any = None) -> Callable[[], None]:
         self._during_wait()
-        return super().acquire(path, sleep)
+        return super().acquire(path, sleep, before_wait)
 
 
 def test_the_token_is_attached_after_pacing_not_before(zendesk_http: requests_mock.Adapter) -> None:
