@@ -125,6 +125,19 @@ def tables_of(reader: str) -> str:
     return " + ".join(names) if names else reader
 
 
+def _counted(reader: str, count: int) -> str:
+    """`1,217 ticket events` / `1 row`. An export whose records are rows of one of its
+    tables (the ticket export: one tickets row each) counts rows; one whose records are
+    split between its tables (ticket events: audits and comments) counts the records."""
+    specs = [spec for spec in TABLES if spec.reader == reader]
+    if len(specs) > 1 and specs[0].endpoint.data_key not in {spec.name for spec in specs}:
+        plural = specs[0].endpoint.data_key.replace("_", " ")
+        singular = plural[:-1] if plural.endswith("s") else plural
+    else:
+        plural, singular = "rows", "row"
+    return f"{count:,} {singular if count == 1 else plural}"
+
+
 def _epoch(value: Any) -> Optional[float]:
     """An export row's cursor value (epoch number or ISO text) as an epoch, if it is one."""
     if value is None or value == "" or isinstance(value, bool):
@@ -161,16 +174,18 @@ class _ExportStats:
 _exports: Dict[str, _ExportStats] = {}
 _lock = threading.Lock()
 _last_wait_note_until = 0.0
+_export_pace_seconds = 0.0
 
 
 def reset() -> None:
     """Start a sync afresh in this process: forget an earlier stop request and the counts
     of exports an earlier, unfinished sync left behind."""
-    global _last_wait_note_until
+    global _last_wait_note_until, _export_pace_seconds
     _stop.clear()
     with _lock:
         _exports.clear()
         _last_wait_note_until = 0.0
+        _export_pace_seconds = 0.0
 
 
 def export_page(reader: str, cursor_field: Optional[str], paginator: Any, page: List[Dict[str, Any]]) -> None:
@@ -189,7 +204,7 @@ def export_page(reader: str, cursor_field: Optional[str], paginator: Any, page: 
         if not more:
             del _exports[reader]  # drained: the next sync counts afresh
     name = tables_of(reader)
-    head = f"{name}: {stats.rows:,} rows so far ({stats.pages} page{'s' if stats.pages != 1 else ''})"
+    head = f"{name}: {_counted(reader, stats.rows)} so far ({stats.pages} page{'s' if stats.pages != 1 else ''})"
     if not more:
         logger.info("%s, export complete", head.replace(" so far", ""))
         return
@@ -209,10 +224,23 @@ def _time_export_estimate(stats: _ExportStats, position: float) -> str:
     covered, remaining = position - stats.origin, max(0.0, now - position)
     pages_left = math.ceil(stats.pages * remaining / covered)
     text += f"; estimate: about {pages_left:,} page{'s' if pages_left != 1 else ''} left"
-    if stats.pages >= 2:
-        per_page = (time.monotonic() - stats.first_page_at) / (stats.pages - 1)
+    with _lock:
+        floor = _export_pace_seconds
+    if stats.pages >= 2 or floor:
+        measured = (time.monotonic() - stats.first_page_at) / (stats.pages - 1) if stats.pages >= 2 else 0.0
+        # The export limit allows one page every `floor` seconds: the first pages of a run
+        # come faster (the window's allowance), the rest cannot.
+        per_page = max(measured, floor)
         text += f", {_duration(pages_left * per_page)} at the current pace"
     return text
+
+
+def export_pace(seconds_per_request: float) -> None:
+    """The export limit's pace (the rate budget reports it on each export request), so
+    estimates never promise more than the limit allows."""
+    global _export_pace_seconds
+    with _lock:
+        _export_pace_seconds = seconds_per_request
 
 
 def announce_wait(seconds: float, cause: str, level: int = logging.INFO) -> None:

@@ -290,6 +290,8 @@ class RateBudget:
         `sleep` does the waiting (default: the budget's); it may raise to abandon the wait.
         `before_wait(seconds)` is called before each wait (outside the ledger's lock).
         Returns the function to call once the answer has arrived."""
+        if EXPORT_PATH_MARKER in path:
+            progress.export_pace(self.window / self.export_limit)
         while True:
             progress.raise_if_stopped()
             with self.ledger.transaction() as state:

@@ -191,3 +191,31 @@ def test_a_long_wait_names_its_cause_once(caplog: pytest.LogCaptureFixture) -> N
         "Waiting 3600 s because Zendesk answered 429 for /api/v2/groups with Retry-After: 3600;"
         " the run goes on by itself (Ctrl-C stops it)."
     ]
+
+
+def test_an_export_split_between_tables_counts_its_events_not_rows(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    origin = clock.now - 100 * DAY
+    rows = [{"id": i, "created_at": origin + i} for i in range(1217)]
+    progress.export_page("ticket_events", "created_at", time_paginator(origin + 20 * DAY), rows)
+    assert messages(caplog)[-1].startswith("ticket_comments + ticket_audits: 1,217 ticket events so far (1 page)")
+
+
+def test_one_row_is_one_row(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    paginator = SimpleNamespace(has_next_page=False)
+    progress.export_page("ticket_metric_events", "time", paginator, [{"id": 1, "time": clock.now - DAY}])
+    assert messages(caplog)[-1] == "ticket_metric_events: 1 row (1 page), export complete"
+
+
+def test_an_estimate_includes_the_export_limits_pace(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    """The first pages come at once (the window's allowance); the rest at 10 a minute."""
+    caplog.set_level(logging.INFO)
+    progress.export_pace(6.0)  # 10 requests per 60 s
+    origin = clock.now - 100 * DAY
+    rows = [{"id": i, "time": origin} for i in range(1000)]
+    progress.export_page("ticket_metric_events", "time", time_paginator(origin + 10 * DAY), rows)
+    clock.now += 0.5  # the second page came half a second later
+    progress.export_page("ticket_metric_events", "time", time_paginator(origin + 20 * DAY), rows)
+    # 2 pages covered 20 of just over 100 days: 9 pages left, at 6 s each rather than 0.5 s.
+    assert "about 9 pages left, 1 min at the current pace" in messages(caplog)[-1]
