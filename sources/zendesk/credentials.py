@@ -101,7 +101,9 @@ class ZendeskOAuthRefreshCredentials(_ZendeskCredentialsBase):
         token_store_path: The file the rotated tokens are written to (atomically, mode
             0600), or a `postgresql://` location. Keep it outside the destination and out
             of version control; one store per account and OAuth client. Default:
-            `~/.dlt/zendesk_tokens.json`. A secret in dlt's sense (a Postgres location
+            `zendesk_tokens.json` in dlt's data dir (`DLT_DATA_DIR`, else `~/.dlt` for most
+            users), beside the rate state; a store left at `~/.dlt` by an older release is
+            still read until the first rotation moves it. A secret in dlt's sense (a Postgres location
             may carry a password): set it in secrets.toml or an env var, never config.toml;
             dlt's trace shows it as `<secret>`.
         access_token_expires_in: Lifetime to ask for new access tokens, in seconds

@@ -86,7 +86,7 @@ def test_client_id_and_secret_with_a_stored_refresh_token_resolve_to_refresh(tmp
 
 def test_default_store_after_authorize_makes_client_id_and_secret_resolve_to_refresh(_isolated_home: Path) -> None:
     TokenStore("~/.dlt/zendesk_tokens.json").save(TokenSet("a", "r", None, None, None, "c1"))
-    assert (_isolated_home / ".dlt" / "zendesk_tokens.json").exists()
+    assert (_isolated_home.parent / "dlt_data" / "zendesk_tokens.json").exists()  # dlt's data dir
     assert isinstance(resolve({"client_id": "c1", "client_secret": "s"}), ZendeskOAuthRefreshCredentials)
 
 
@@ -124,7 +124,7 @@ def test_refresh_auth_targets_the_accounts_token_endpoint(_isolated_home: Path) 
     auth = creds.auth(BASE_URL)
     assert isinstance(auth, RefreshingOAuth)
     assert auth.token_endpoint == "https://acme.zendesk.com/oauth/tokens"
-    assert auth.store.path == _isolated_home / ".dlt" / "zendesk_tokens.json"
+    assert auth.store.path == _isolated_home.parent / "dlt_data" / "zendesk_tokens.json"  # dlt's data dir
     assert auth.client_id == "c1"
 
 
