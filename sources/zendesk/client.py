@@ -136,7 +136,9 @@ class PacedAdapter(HTTPAdapter):
         self._halt.raise_if_stopped()
         progress.raise_if_stopped()
         release = self._budget.acquire(
-            parts.path, sleep=self._halt.sleep, before_wait=lambda wait: self._check_credentials_first(request, wait)
+            parts.path,
+            sleep=self._halt.sleep,
+            before_wait=lambda wait: self._check_credentials_first(request, wait, kwargs),
         )
         try:
             # Pacing may have waited: another thread's 401 may have come back meanwhile, and
@@ -161,7 +163,9 @@ class PacedAdapter(HTTPAdapter):
             self._refuse_long_retry_after(response, parts.path)
         return response
 
-    def _check_credentials_first(self, request: requests.PreparedRequest, wait: float) -> None:
+    def _check_credentials_first(
+        self, request: requests.PreparedRequest, wait: float, send_kwargs: Mapping[str, Any]
+    ) -> None:
         """Before the run's first long pacing wait, learn whether the credentials work.
 
         Right after another run the export limit is spent, so a run's first export request
@@ -179,7 +183,10 @@ class PacedAdapter(HTTPAdapter):
             self._credentials_known = True  # one probe per run, whatever it answers
         headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
         probe = requests.Request("GET", f"{self._origin[0]}://{self._origin[1]}{API_PREFIX}/users/me", headers=headers)
-        response = self.send(probe.prepare(), timeout=PROBE_TIMEOUT_SECONDS)
+        try:  # the request's own proxies, TLS settings and so on
+            response = self.send(probe.prepare(), **{**send_kwargs, "timeout": PROBE_TIMEOUT_SECONDS})
+        except requests.RequestException:
+            return  # the check could not be made: the wait goes on as before
         if response.status_code == 401:
             rejected = credentials_rejected(response, f"{self._origin[0]}://{self._origin[1]}", self._settings_hint)
             self._halt.stop(rejected)
