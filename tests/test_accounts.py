@@ -188,7 +188,7 @@ def test_authorize_one_account_then_sync_it_with_its_own_token_store(
                 name, input_fn=lambda _prompt, fake=fake: fake.issue_authorization_code(), print_fn=lambda *_a: None
             )
             assert user["role"] == "admin"
-            assert (tmp_path / "home" / ".dlt" / f"zendesk_tokens_{name}.json").is_file()
+            assert (tmp_path / "dlt_data" / f"zendesk_tokens_{name}.json").is_file()  # dlt's data dir
         destination = dlt.destinations.duckdb(str(tmp_path / "warehouse.duckdb"))
         results = sync_accounts(["acme", "globex"], destination=destination, pipelines_dir=str(tmp_path / "p"), tables=["groups"])
         assert set(results) == {"acme", "globex"}

@@ -246,3 +246,86 @@ def test_credentials_objects_never_show_a_secret(fake: Any, monkeypatch: pytest.
         assert leaks(text, secrets) == [], type(creds).__name__
         assert b"***" in text, f"{type(creds).__name__} shows no masked secret: the check would prove nothing"
     assert leaks((repr(holder) + str(holder)).encode(), secrets) == []
+
+
+# --- the token store location and the token endpoint's own words ----------------------------
+
+
+def _trace_cli(pipeline: Any) -> bytes:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "dlt", "pipeline", "--pipelines-dir", pipeline.pipelines_dir, pipeline.pipeline_name,
+         "trace", "-v"],
+        capture_output=True, timeout=120,
+    )
+    assert b"Following config and secret values were resolved" in done.stdout + done.stderr, done.stderr[-2000:]
+    return done.stdout + done.stderr
+
+
+def _saved_trace(pipeline: Any) -> bytes:
+    from dlt.pipeline.trace import load_trace
+
+    trace = load_trace(pipeline.working_dir)
+    assert trace is not None
+    return (str(trace) + repr(trace.asdict())).encode()
+
+
+@pytest.mark.skipif(not __import__("tests.helpers", fromlist=["x"]).postgres_available(), reason="needs PostgreSQL")
+def test_a_postgres_token_store_password_stays_out_of_trace_logs_and_errors(
+    fake: Any, make_pipeline: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zendesk.authorize import exchange_code
+
+    password = "store-pass-8c1e5f0a2b"  # trust auth ignores it; it must still never show
+    location = (
+        f"postgresql://postgres:{password}@127.0.0.1:5432/test?password={password}"
+        f"&table=zd_tokens_{tmp_path.name[-12:].lower().replace('-', '_')}"
+    )
+    from zendesk.token_store import TokenStore
+
+    fake.configure(oauth_access_token_ttl=1)
+    TokenStore(location).save(
+        exchange_code(fake.base_url, fake.oauth_client_id, fake.oauth_client_secret, fake.issue_authorization_code())
+    )
+    # As a user sets them: resolved by dlt from the environment, so dlt's trace lists them.
+    monkeypatch.setenv("SOURCES__ZENDESK__CREDENTIALS__CLIENT_ID", fake.oauth_client_id)
+    monkeypatch.setenv("SOURCES__ZENDESK__CREDENTIALS__CLIENT_SECRET", fake.oauth_client_secret)
+    monkeypatch.setenv("SOURCES__ZENDESK__CREDENTIALS__TOKEN_STORE_PATH", location)
+    pipeline = make_pipeline("zd_pgstore")
+    caplog.set_level("DEBUG")
+    import time
+
+    time.sleep(1.1)  # the access token has expired: the run refreshes through the store
+    from tests.helpers import source_args
+    from zendesk import zendesk_support
+
+    args = source_args(fake, tables=["groups"])
+    del args["credentials"]
+    pipeline.run(zendesk_support(**args))
+    assert fake.oauth_refresh_count() >= 1
+    text = _saved_trace(pipeline) + _trace_cli(pipeline) + caplog.text.encode()
+    assert b"token_store_path" in text, "the trace lists no token_store_path: the check would prove nothing"
+    assert password.encode() not in text
+
+
+def test_secrets_a_token_endpoint_echoes_are_masked(
+    fake: Any, make_pipeline: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from zendesk.token_store import TokenSet, TokenStore
+
+    spent = "spent-refresh-token-4d2a9c81e7b3"
+    store = tmp_path / "tokens.json"
+    TokenStore(store).save(TokenSet(None, spent, None, None, None, fake.oauth_client_id))
+    fake.configure(oauth_echo_secrets=True)
+    pipeline = make_pipeline("zd_echo")
+    caplog.set_level("DEBUG")
+    with pytest.raises(Exception) as caught:
+        sync(pipeline, fake, tables=["groups"], credentials={
+            "client_id": fake.oauth_client_id, "client_secret": fake.oauth_client_secret, "token_store_path": str(store),
+        })
+    text = _everything_about(caught.value, pipeline) + caplog.text.encode() + _trace_cli(pipeline)
+    assert b"rejected the OAuth refresh token" in text and b"received: ***" in text
+    assert spent.encode() not in text
+    assert fake.oauth_client_secret.encode() not in text

@@ -316,6 +316,35 @@ SWITCHES: Dict[str, Check] = {
 }
 
 
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False")
+    return value
+
+
+def _pagination_faults(name: str, value: Any) -> Dict[str, str]:
+    kinds = ("same_cursor", "no_end_of_stream", "stuck_time", "same_page")
+    if not isinstance(value, dict) or not all(t in TABLES_BY_NAME and k in kinds for t, k in value.items()):
+        raise ValueError(f"{name} must map table names to one of {kinds}")
+    return dict(value)
+
+
+#: Transport fault switches (the transport branch's block):
+#: retry_after_always: every API request answers 429 with this Retry-After (seconds); None = off.
+#: pagination_faults: table name -> how its pages stop advancing: "same_cursor" (a cursor
+#:     export repeats the cursor it was sent), "no_end_of_stream" (a cursor export never says
+#:     end_of_stream), "stuck_time" (a time export's end_time and next_page do not move),
+#:     "same_page" (a list's next page is the page just served).
+#: oauth_echo_secrets: the token endpoint's error_description echoes the refresh token and
+#:     client secret it received (a misbehaving endpoint).
+TRANSPORT_SWITCHES: Dict[str, Check] = {
+    "retry_after_always": _optional_positive_int,
+    "oauth_echo_secrets": _flag,
+    "pagination_faults": _pagination_faults,
+}
+SWITCHES.update(TRANSPORT_SWITCHES)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -417,6 +446,10 @@ class FakeZendesk:
         self.malformed_json_paths: Tuple[str, ...] = ()
         self.export_page_rows: Optional[int] = None
         self.satisfaction_time_field: str = "updated_at"
+        # Transport faults (see TRANSPORT_SWITCHES).
+        self.retry_after_always: Optional[int] = None
+        self.pagination_faults: Dict[str, str] = {}
+        self.oauth_echo_secrets: bool = False
 
         self._fault_rng = random.Random(f"fake-zendesk-faults:{seed}")
         self._fault_lock = threading.Lock()
@@ -674,7 +707,7 @@ class FakeZendesk:
         if refused is not None:
             refused.headers.update(self._rate_headers(time.monotonic()))
             return refused, False
-        throttled, rate_headers = self._throttle(req)
+        throttled, rate_headers = self._forced_retry_after() or self._throttle(req)
         if throttled is not None:
             throttled.headers.update(rate_headers)
             return throttled, False
@@ -804,7 +837,15 @@ class FakeZendesk:
         return json_reply(404, NOT_FOUND_ENDPOINT)
 
     def _serve(self, table: FakeTable, req: Request) -> Reply:
-        """A table's endpoint, paged the way the map says."""
+        """A table's endpoint, paged the way the map says (and broken as the
+        `pagination_faults` switch says)."""
+        reply = self._serve_table(table, req)
+        fault = self.pagination_faults.get(table.name)
+        if fault is None or reply.status != 200:
+            return reply
+        return json_reply(200, self._break_pagination(fault, req, json.loads(reply.body)), reply.headers)
+
+    def _serve_table(self, table: FakeTable, req: Request) -> Reply:
         if table.paging is Paging.CURSOR_EXPORT:
             return self._cursor_export(req, table)
         if table.paging is Paging.TIME_EXPORT:
@@ -842,6 +883,10 @@ class FakeZendesk:
                 except (binascii.Error, UnicodeDecodeError):
                     return json_reply(401, {"error": "invalid_client"})
             status, payload = self.oauth.token(params, basic)
+            if self.oauth_echo_secrets and status != 200:
+                sent = [params.get("refresh_token"), params.get("client_secret"), basic[1] if basic else None]
+                payload = {**payload, "error_description": f"{payload.get('error_description', '')}"
+                           f" (received: {', '.join(str(v) for v in sent if v)})"}
             return json_reply(status, payload, {"Cache-Control": "no-store", "Pragma": "no-cache"})
         if req.route == "/oauth/authorizations/new" and req.method == "GET":
             status, page, target = self.oauth.authorization_page(req.query)
@@ -864,6 +909,37 @@ class FakeZendesk:
         if start > self._cutoff():
             raise bad_request("InvalidValue", "start_time must be more than one minute in the past")
         return start
+
+    # -- transport faults (TRANSPORT_SWITCHES)
+
+    def _forced_retry_after(self) -> Optional[Tuple[Optional[Reply], Dict[str, str]]]:
+        """`retry_after_always`: every API request answers 429 with that Retry-After."""
+        if self.retry_after_always is None:
+            return None
+        reply = text_reply(429, "Too Many Requests", {"Retry-After": str(self.retry_after_always)})
+        return reply, self._rate_headers(time.monotonic())
+
+    def _break_pagination(self, fault: str, req: Request, payload: Dict[str, Any]) -> Dict[str, Any]:
+        """A page whose pagination does not advance, the way `fault` names."""
+        if fault == "same_cursor":  # cursor export: after_cursor is the cursor just sent
+            sent = req.query.get("cursor") or payload["before_cursor"]
+            payload.update(after_cursor=sent, end_of_stream=False,
+                           after_url=self._link(req, ("start_time", "cursor"), cursor=sent))
+        elif fault == "no_end_of_stream":  # cursor export: the end is never announced
+            payload.pop("end_of_stream", None)
+        elif fault == "stuck_time":  # time export: end_time and next_page stay where they were
+            start = self._start_time(req)
+            payload.update(end_time=start, end_of_stream=False,
+                           next_page=self._link(req, ("start_time",), start_time=start))
+        elif fault == "same_page":  # list: the next page is the one just served
+            meta = payload.get("meta")
+            if isinstance(meta, dict):
+                meta["has_more"] = True
+                meta["after_cursor"] = req.query.get("page[after]") or meta.get("after_cursor")
+            else:
+                payload["next_page"] = f"{self.base_url}{req.path}?{urlencode(req.pairs)}" if req.pairs \
+                    else f"{self.base_url}{req.path}"
+        return payload
 
     # -- exports
 

@@ -28,7 +28,7 @@ from typing import Callable, Dict, List, Literal, Optional, Sequence
 import dlt
 from dlt.extract.resource import DltResource
 
-from .client import ZendeskClient
+from .client import DEFAULT_MAX_RETRY_AFTER_SECONDS, ZendeskClient
 from .column_controls import ColumnControls, configured_hash_key
 from .config import normalize_subdomain, parse_start_date, resolve_base_url
 from .credentials import (
@@ -81,12 +81,13 @@ def build_client(
     base_url: Optional[str],
     headers: Dict[str, str],
     budget: Callable[[str], RateBudget],
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER_SECONDS,
 ) -> ZendeskClient:
     """Validate the account settings and build the run's one HTTP client, paced by
     `budget(account_url)`."""
     account = normalize_subdomain(subdomain)
     root = resolve_base_url(account, base_url)
-    return ZendeskClient(root, credentials.auth(root), budget(root), headers=headers)
+    return ZendeskClient(root, credentials.auth(root), budget(root), headers=headers, max_retry_after=max_retry_after)
 
 
 def select_tables(requested: Optional[Sequence[str]], audits_mode: str = "events") -> List[str]:
@@ -121,6 +122,7 @@ def zendesk_support(
     export_rate_scope: Literal["shared", "per_endpoint", "auto"] = "shared",
     rate_limit_window_seconds: float = 60.0,
     rate_state_dir: Optional[str] = None,
+    max_retry_after_seconds: float = DEFAULT_MAX_RETRY_AFTER_SECONDS,
     batch_pages: Optional[int] = None,
     audits_mode: Literal["events", "per_ticket"] = "events",
     deletions: Literal["hard", "soft"] = "hard",
@@ -157,6 +159,9 @@ def zendesk_support(
         rate_state_dir: Where the requests of the last minute are kept per account host,
             shared by every process that reads the account, so back-to-back runs stay
             within Zendesk's limits. Default: `<dlt data dir>/zendesk/rate`.
+        max_retry_after_seconds: A `Retry-After` longer than this (default 900) ends the run
+            with a one-line error instead of sleeping through it; shorter ones are waited
+            out, announced in the log.
         batch_pages: Unset (default): every export is read to its end in this run. A
             number bounds the run to that many export pages, all exports together, and
             leaves the rest to the next run (with a warning naming the exports that are
@@ -223,6 +228,7 @@ def zendesk_support(
             export_scope=export_rate_scope,
             rate_dir=rate_state_dir,
         ),
+        max_retry_after_seconds,
     )
     pipeline = run_safety.active_pipeline()
     if pipeline is not None:

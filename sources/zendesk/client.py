@@ -15,6 +15,11 @@ retried). What Zendesk needs on top lives here:
   wait is the one sent), turns Zendesk's multi-valued `Retry-After` into one number,
   counts requests per endpoint, hands back a response that decodes its JSON body once,
   and refuses to send a request to any host but the configured one;
+- every wait in one place (`progress.wait`): dlt's retry sleeps with `time.sleep`,
+  which neither Ctrl-C nor a stop request can cut short (a `Retry-After: 3600` was slept
+  in silence, and the process could not exit until it ended); each thread's retry gets
+  our sleep instead, announced with its cause, in short slices; a `Retry-After` longer
+  than `max_retry_after_seconds` ends the run at once with a one-line error;
 - a status policy: 401 stops the run (and the adapter sends nothing more once one
   came back, so parallel resources do not keep knocking with rejected credentials),
   403/404 on plan-gated tables skip the table,
@@ -26,9 +31,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import re
 import threading
-import time
 from collections import Counter
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 from urllib.parse import urlsplit
@@ -44,14 +49,17 @@ from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from . import progress
 from .errors import TableUnavailable, ZendeskApiError, ZendeskAuthError, ZendeskConfigError
-from .rate_limit import RateBudget, normalize_retry_after
+from .paginators import PaginationStalled
+from .rate_limit import RateBudget, normalize_retry_after, retry_after_seconds
 from .settings import API_PREFIX, Endpoint
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "zendesk-dlt-source/1.0"
-#: How often a pacing wait looks whether Ctrl-C asked the run to stop.
-STOP_CHECK_SECONDS = 0.25
+#: The credentials check sent before a run's first long pacing wait gives up after this.
+PROBE_TIMEOUT_SECONDS = 30.0
+#: A `Retry-After` longer than this ends the run (the source's `max_retry_after_seconds`).
+DEFAULT_MAX_RETRY_AFTER_SECONDS = 900.0
 RETRYABLE_STATUS = frozenset({429, *range(500, 600)})
 _ID_SEGMENT = re.compile(r"/\d+(?=/|$)")
 
@@ -86,13 +94,10 @@ class RunHalt:
             raise ZendeskAuthError(*self.error.args)
 
     def sleep(self, seconds: float) -> None:
-        """A pacing wait that ends early, raising, when the run is stopped meanwhile; so a
-        401 ends the run in seconds, not after the longest export wait."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            if self._stopped.wait(min(left, STOP_CHECK_SECONDS)):
-                self.raise_if_stopped()
-            progress.raise_if_stopped()
+        """A pacing wait (announced by the budget) that ends early, raising, when the run
+        is stopped meanwhile; so a 401 ends the run in seconds, not after the longest
+        export wait."""
+        progress.wait(seconds, "", check=self.raise_if_stopped, level=logging.NOTSET)
 
 
 class PacedAdapter(HTTPAdapter):
@@ -105,6 +110,7 @@ class PacedAdapter(HTTPAdapter):
         counter: "RequestCounter",
         halt: RunHalt,
         auth: Optional[AuthBase] = None,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER_SECONDS,
     ) -> None:
         super().__init__(pool_maxsize=16)
         root = urlsplit(base_url)
@@ -113,6 +119,10 @@ class PacedAdapter(HTTPAdapter):
         self._counter = counter
         self._halt = halt
         self._auth = auth
+        self._max_retry_after = max_retry_after
+        self._probe_lock = threading.Lock()
+        self._credentials_known = False
+        self._settings_hint: Optional[str] = getattr(auth, "settings_hint", None)
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         parts = urlsplit(request.url or "")
@@ -125,7 +135,11 @@ class PacedAdapter(HTTPAdapter):
             )
         self._halt.raise_if_stopped()
         progress.raise_if_stopped()
-        release = self._budget.acquire(parts.path, sleep=self._halt.sleep)
+        release = self._budget.acquire(
+            parts.path,
+            sleep=self._halt.sleep,
+            before_wait=lambda wait: self._check_credentials_first(request, wait, kwargs),
+        )
         try:
             # Pacing may have waited: another thread's 401 may have come back meanwhile, and
             # the token attached before the wait may have expired during it.
@@ -143,7 +157,53 @@ class PacedAdapter(HTTPAdapter):
         if response.status_code == 429:
             self._budget.throttled(parts.path)
         self._counter.add(parts.path)
+        if 200 <= response.status_code < 300:
+            self._credentials_known = True
+        if retry_after and response.status_code in RETRYABLE_STATUS:
+            self._refuse_long_retry_after(response, parts.path)
         return response
+
+    def _check_credentials_first(
+        self, request: requests.PreparedRequest, wait: float, send_kwargs: Mapping[str, Any]
+    ) -> None:
+        """Before the run's first long pacing wait, learn whether the credentials work.
+
+        Right after another run the export limit is spent, so a run's first export request
+        can wait most of a minute; with a wrong token the user waited that long for a 401.
+        While no answer has shown the credentials to work, a wait of `WAIT_NOTE_SECONDS`
+        or more first sends one `GET /users/me` (account limit only, at most once a run):
+        a 401 ends the run at once; any other answer lets the wait go on. Only for fixed
+        credentials (an OAuth or API token): renewing OAuth kinds prove theirs at the token
+        endpoint, which is not paced."""
+        if wait < progress.WAIT_NOTE_SECONDS or self._credentials_known or self._settings_hint is None:
+            return
+        with self._probe_lock:
+            if self._credentials_known:
+                return
+            self._credentials_known = True  # one probe per run, whatever it answers
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+        probe = requests.Request("GET", f"{self._origin[0]}://{self._origin[1]}{API_PREFIX}/users/me", headers=headers)
+        try:  # the request's own proxies, TLS settings and so on
+            response = self.send(probe.prepare(), **{**send_kwargs, "timeout": PROBE_TIMEOUT_SECONDS})
+        except requests.RequestException:
+            return  # the check could not be made: the wait goes on as before
+        if response.status_code == 401:
+            rejected = credentials_rejected(response, f"{self._origin[0]}://{self._origin[1]}", self._settings_hint)
+            self._halt.stop(rejected)
+            raise rejected
+
+    def _refuse_long_retry_after(self, response: requests.Response, path: str) -> None:
+        """A `Retry-After` over the cap ends the run now rather than sleeping through it."""
+        seconds = retry_after_seconds(response.headers.get("Retry-After"))
+        if seconds is None or seconds <= self._max_retry_after:
+            return
+        raise ZendeskApiError(
+            f"Zendesk answered {response.status_code} for {endpoint_template(path)} and asked to"
+            f" wait {math.ceil(seconds)} s (Retry-After), more than max_retry_after_seconds"
+            f" ({self._max_retry_after:g} s): the run stopped instead of waiting. Rerun later (the"
+            " run resumes where it stopped), or raise max_retry_after_seconds to wait it out.",
+            response.status_code,
+        )
 
     def _authorized(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Attach the credentials: the only place they are attached, after pacing.
@@ -218,13 +278,57 @@ def retry_transport_error(response: Optional[requests.Response], exception: Opti
     return isinstance(exception, (requests.ConnectionError, requests.Timeout, ChunkedEncodingError))
 
 
+def _retry_cause(state: Any) -> str:
+    """Why dlt's retry is about to sleep, in words: the answer or the error it retries."""
+    outcome = state.outcome
+    error = outcome.exception() if outcome is not None and outcome.failed else None
+    response = getattr(error, "response", None) if error is not None else None
+    if response is None and outcome is not None and not outcome.failed:
+        response = outcome.result()
+    if isinstance(response, requests.Response):
+        where = endpoint_template(urlsplit(response.url or "").path)
+        after = response.headers.get("Retry-After")
+        asked = f" with Retry-After: {after}" if after else ""
+        return f"because Zendesk answered {response.status_code} for {where}{asked} (attempt {state.attempt_number})"
+    return f"before retrying after {type(error).__name__} (attempt {state.attempt_number})"
+
+
+class _RetryWaits:
+    """dlt's retry, made to wait through `progress.wait`.
+
+    dlt's `Client` builds a tenacity `Retrying` per thread and exposes no sleep setting;
+    tenacity keeps the one it was built with on the wrapped function (`send.retry`, its
+    documented handle) and copies it for every call, so setting `sleep` and
+    `before_sleep` there changes every later retry of that session."""
+
+    def __init__(self, halt: "RunHalt") -> None:
+        self._halt = halt
+        self._cause = threading.local()
+
+    def install(self, session: requests.Session) -> None:
+        retrying = getattr(session.send, "retry", None)
+        if retrying is not None:
+            retrying.sleep = self.sleep
+            retrying.before_sleep = self.before_sleep
+
+    def before_sleep(self, state: Any) -> None:
+        self._cause.text = _retry_cause(state)
+
+    def sleep(self, seconds: float) -> None:
+        cause = getattr(self._cause, "text", "before retrying")
+        progress.wait(seconds, cause, check=self._halt.raise_if_stopped, level=logging.WARNING)
+
+
 class _ThreadSessions:
     """The calling thread's dlt session, with the paced adapter and our headers mounted."""
 
-    def __init__(self, client: Client, adapter: HTTPAdapter, headers: Mapping[str, str]) -> None:
+    def __init__(
+        self, client: Client, adapter: HTTPAdapter, headers: Mapping[str, str], waits: _RetryWaits
+    ) -> None:
         self._client = client
         self._adapter = adapter
         self._headers = dict(headers)
+        self._waits = waits
 
     def current(self) -> requests.Session:
         session = self._client.session  # dlt keeps one per thread, each with its own retry state
@@ -232,6 +336,7 @@ class _ThreadSessions:
             session.mount("http://", self._adapter)
             session.mount("https://", self._adapter)
             session.headers.update(self._headers)
+            self._waits.install(session)
         return session
 
 
@@ -264,6 +369,18 @@ def _error_detail(response: requests.Response) -> str:
     return str(body)[:200]
 
 
+def credentials_rejected(response: requests.Response, base_url: str, hint: Optional[str]) -> ZendeskAuthError:
+    """The one-line error of a 401: what Zendesk said and which settings to fix (`hint`,
+    from the credentials kind; the account's own section when several are configured)."""
+    where = endpoint_template(urlsplit(response.url or "").path)
+    fix = hint or "an OAuth token that is valid and not expired, or the email and API token of an admin"
+    return ZendeskAuthError(
+        f"Zendesk rejected the credentials (401 on {where} at {base_url}): {_error_detail(response)}."
+        f" Check the credentials in .dlt/secrets.toml or the SOURCES__ZENDESK__CREDENTIALS__* env vars:"
+        f" {fix}. The run stopped before loading anything from this step."
+    )
+
+
 class ZendeskClient:
     """Talks to one Zendesk account; shared by every resource of a run."""
 
@@ -274,11 +391,13 @@ class ZendeskClient:
         budget: RateBudget,
         headers: Optional[Mapping[str, str]] = None,
         request_max_attempts: Optional[int] = None,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER_SECONDS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.budget = budget
         self.counter = RequestCounter()
         self.halt = RunHalt()
+        self.settings_hint: Optional[str] = getattr(auth, "settings_hint", None)
         client_kwargs: Dict[str, Any] = {
             "raise_for_status": False,
             "exceptions": (),
@@ -286,11 +405,12 @@ class ZendeskClient:
         }
         if request_max_attempts is not None:
             client_kwargs["request_max_attempts"] = request_max_attempts
-        adapter = PacedAdapter(self.base_url, budget, self.counter, self.halt, auth)
+        adapter = PacedAdapter(self.base_url, budget, self.counter, self.halt, auth, max_retry_after)
         self.sessions = _ThreadSessions(
             Client(**client_kwargs),
             adapter,
             {"User-Agent": USER_AGENT, "Accept": "application/json", **dict(headers or {})},
+            _RetryWaits(self.halt),
         )
         session: Any = _CurrentThreadSession(self.sessions)
         # No auth here: the adapter attaches it to every attempt, after pacing.
@@ -312,14 +432,18 @@ class ZendeskClient:
         """
         hook = self._status_policy(table or endpoint.data_key, plan_gated)
         with self._transport_errors():
-            for page in self.rest.paginate(
-                path or endpoint.path,
-                params=dict(params or {}),
-                paginator=paginator,
-                data_selector=endpoint.data_key,
-                hooks={"response": [hook]},
-            ):
-                yield list(page)
+            try:
+                for page in self.rest.paginate(
+                    path or endpoint.path,
+                    params=dict(params or {}),
+                    paginator=paginator,
+                    data_selector=endpoint.data_key,
+                    hooks={"response": [hook]},
+                ):
+                    yield list(page)
+            except PaginationStalled as exc:
+                where = endpoint_template(API_PREFIX + (path or endpoint.path))
+                raise PaginationStalled(f"{table or endpoint.data_key} ({where}): {exc}") from None
 
     def get(
         self,
@@ -378,6 +502,7 @@ class ZendeskClient:
     ) -> Callable[..., None]:
         base_url = self.base_url
         halt = self.halt
+        hint = self.settings_hint
 
         def check(response: requests.Response, *args: Any, **kwargs: Any) -> None:
             status = response.status_code
@@ -399,13 +524,7 @@ class ZendeskClient:
                 # dlt's retry policy sees HTTPError with a retryable status and tries again.
                 raise requests.HTTPError(f"{status} for {where}", response=response)
             if status == 401:
-                rejected = ZendeskAuthError(
-                    f"Zendesk rejected the credentials (401 on {where} at {base_url}):"
-                    f" {_error_detail(response)}. Check the credentials in"
-                    " .dlt/secrets.toml or the SOURCES__ZENDESK__CREDENTIALS__* env vars: an"
-                    " OAuth token that is valid and not expired, or the email and API token of"
-                    " an admin. The run stopped before loading anything from this step."
-                )
+                rejected = credentials_rejected(response, base_url, hint)
                 halt.stop(rejected)
                 raise rejected
             if status in (403, 404) and plan_gated:

@@ -32,7 +32,7 @@ from requests.auth import AuthBase
 from .config import is_placeholder
 from .errors import ZendeskConfigError
 from .tokens import DEFAULT_SCOPE, ClientCredentialsOAuth, RefreshingOAuth, token_url
-from .token_store import DEFAULT_TOKEN_STORE_PATH, TokenStore
+from .token_store import DEFAULT_TOKEN_STORE_PATH, TokenStore, shown_location
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,13 @@ def _check_expires_in(value: Optional[int]) -> Optional[int]:
     return seconds
 
 
+def _naming_settings(auth: AuthBase, settings: str) -> AuthBase:
+    """Tag `auth` with the settings a 401 asks the user to fix (the client reads
+    `settings_hint` when Zendesk rejects the credentials)."""
+    auth.settings_hint = settings  # type: ignore[attr-defined]
+    return auth
+
+
 @configspec
 class _ZendeskCredentialsBase(CredentialsConfiguration):
     """A placeholder (`<configure me>` as `dlt init` writes it, or `...`) counts as unset, so
@@ -92,8 +99,13 @@ class ZendeskOAuthRefreshCredentials(_ZendeskCredentialsBase):
             the store's token is newer and wins (the configured one has been spent by that
             rotation), so it may be removed from the secrets.
         token_store_path: The file the rotated tokens are written to (atomically, mode
-            0600). Keep it outside the destination and out of version control; one file
-            per account and OAuth client. Default: `~/.dlt/zendesk_tokens.json`.
+            0600), or a `postgresql://` location. Keep it outside the destination and out
+            of version control; one store per account and OAuth client. Default:
+            `zendesk_tokens.json` in dlt's data dir (`DLT_DATA_DIR`, else `~/.dlt` for most
+            users), beside the rate state; a store left at `~/.dlt` by an older release is
+            still read until the first rotation moves it. A secret in dlt's sense (a Postgres location
+            may carry a password): set it in secrets.toml or an env var, never config.toml;
+            dlt's trace shows it as `<secret>`.
         access_token_expires_in: Lifetime to ask for new access tokens, in seconds
             (Zendesk allows 300 to 172800); unset: Zendesk's default, 1800, asked for
             explicitly so that the expiry of every token is known.
@@ -102,7 +114,7 @@ class ZendeskOAuthRefreshCredentials(_ZendeskCredentialsBase):
     client_id: str = None
     client_secret: TSecretStrValue = None
     refresh_token: TSecretStrValue = None
-    token_store_path: str = DEFAULT_TOKEN_STORE_PATH
+    token_store_path: TSecretStrValue = DEFAULT_TOKEN_STORE_PATH
     access_token_expires_in: Optional[int] = None
 
     def on_partial(self) -> None:
@@ -118,11 +130,18 @@ class ZendeskOAuthRefreshCredentials(_ZendeskCredentialsBase):
             return
         if is_placeholder(self.client_id) or is_placeholder(self.client_secret):
             return
-        try:
-            stored = TokenStore(self.token_store_path or DEFAULT_TOKEN_STORE_PATH).load()
-        except ZendeskConfigError:
+        store = TokenStore(self.token_store_path or DEFAULT_TOKEN_STORE_PATH)
+        # An unreadable store raises here, naming it: falling through to the client
+        # credentials grant would switch grants without a word.
+        stored = store.load()
+        if stored is None:
             return
-        if stored is not None and stored.refresh_token and stored.client_id in (None, str(self.client_id)):
+        if not stored.refresh_token and stored.client_id in (None, str(self.client_id)):
+            raise ZendeskConfigError(
+                f"The OAuth token store {store.path} holds no refresh token. Run `python"
+                " zendesk_pipeline.py authorize` to sign in again, or set refresh_token."
+            )
+        if stored.client_id in (None, str(self.client_id)):  # another client's store is not ours
             self.resolve()
 
     def auth(self, base_url: str) -> AuthBase:
@@ -139,7 +158,7 @@ class ZendeskOAuthRefreshCredentials(_ZendeskCredentialsBase):
         return (
             f"ZendeskOAuthRefreshCredentials(client_id={self.client_id!r},"
             f" client_secret={_masked(self.client_secret)}, refresh_token={_masked(self.refresh_token)},"
-            f" token_store_path={self.token_store_path!r})"
+            f" token_store_path={shown_location(self.token_store_path)!r})"
         )
 
     def __str__(self) -> str:
@@ -188,7 +207,10 @@ class ZendeskOAuthTokenCredentials(_ZendeskCredentialsBase):
     oauth_token: TSecretStrValue = None
 
     def auth(self, base_url: str) -> AuthBase:
-        return BearerTokenAuth(token=self.oauth_token)
+        return _naming_settings(
+            BearerTokenAuth(token=self.oauth_token),
+            "oauth_token (__OAUTH_TOKEN), an OAuth access token that is valid, not expired and has the read scope",
+        )
 
     def __repr__(self) -> str:
         return f"ZendeskOAuthTokenCredentials(oauth_token={_masked(self.oauth_token)})"
@@ -210,7 +232,10 @@ class ZendeskApiTokenCredentials(_ZendeskCredentialsBase):
             " Switch to OAuth (see the README, section Credentials).",
             API_TOKEN_END_DATE,
         )
-        return HttpBasicAuth(username=f"{self.email}/token", password=self.api_token)
+        auth = HttpBasicAuth(username=f"{self.email}/token", password=self.api_token)
+        return _naming_settings(
+            auth, "email and api_token (__EMAIL, __API_TOKEN), an admin's email and an active API token"
+        )
 
     def __repr__(self) -> str:
         return f"ZendeskApiTokenCredentials(email={self.email!r}, api_token={_masked(self.api_token)})"

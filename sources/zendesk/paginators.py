@@ -3,6 +3,15 @@
 The exports' `after_url` / `next_page` links are not followed blindly: the next request
 is rebuilt from the cursor or end_time, so our parameters (page size, side-loads) are
 kept and the request never leaves the configured host.
+
+No paginator trusts the server to end: an export whose cursor (or `end_time`) does not
+move, a cursor export that keeps answering empty pages without `end_of_stream`, a list
+that hands back the page it was asked for as the next one, each would loop for ever
+(connectors have shipped each of these against the real API). After `STALL_PAGES`
+such pages in a row the paginator raises `PaginationStalled`, which names what Zendesk
+returned; the client adds the table. Raised inside the extract, it makes dlt roll the
+run's state back, so nothing past the last good page is committed and the next run
+starts from the cursor the last completed run saved.
 """
 
 from __future__ import annotations
@@ -17,7 +26,31 @@ from dlt.sources.helpers.rest_client.paginators import (
 )
 from requests import Request, Response
 
+from .errors import ZendeskApiError
 from .settings import Endpoint, Pagination
+
+#: Pages in a row that do not advance before an export or list is given up.
+STALL_PAGES = 3
+
+
+class PaginationStalled(ZendeskApiError):
+    """Zendesk's answers stopped moving forward: the same cursor or page again and again."""
+
+
+class _StallGuard:
+    """Counts pages in a row that did not advance; raises at `STALL_PAGES`."""
+
+    def __init__(self) -> None:
+        self.in_a_row = 0
+
+    def advanced(self, moved: bool, what: str) -> None:
+        self.in_a_row = 0 if moved else self.in_a_row + 1
+        if self.in_a_row >= STALL_PAGES:
+            raise PaginationStalled(
+                f"Zendesk answered {self.in_a_row} pages in a row that did not advance ({what});"
+                " reading stopped, nothing past the last committed page is kept, and the next run"
+                " resumes there. Rerun later; if it persists, report this message to Zendesk support."
+            )
 
 
 class CursorExportPaginator(BasePaginator):
@@ -33,6 +66,8 @@ class CursorExportPaginator(BasePaginator):
         self.start_time = start_time
         self.after_cursor = cursor
         self.end_of_stream = False
+        self._guard = _StallGuard()
+        self._empty = _StallGuard()
 
     def init_request(self, request: Request) -> None:
         if self.after_cursor:
@@ -44,10 +79,15 @@ class CursorExportPaginator(BasePaginator):
     def update_state(self, response: Response, data: Optional[List[Any]] = None) -> None:
         payload = response.json()
         cursor = payload.get("after_cursor")
+        sent = self.after_cursor
         if cursor:
             self.after_cursor = cursor
         self.end_of_stream = bool(payload.get("end_of_stream")) or not cursor
         self._has_next_page = not self.end_of_stream
+        if self._has_next_page:
+            marker = "end_of_stream false" if "end_of_stream" in payload else "no end_of_stream"
+            self._guard.advanced(cursor != sent, f"after_cursor {str(cursor)[:40]!r} repeated, {marker}")
+            self._empty.advanced(bool(data), f"empty pages with {marker}")
 
     def update_request(self, request: Request) -> None:
         request.params.pop("start_time", None)
@@ -77,6 +117,7 @@ class TimeExportPaginator(BasePaginator):
         super().__init__()
         self.start_time = start_time
         self.end_of_stream = False
+        self._guard = _StallGuard()
 
     def init_request(self, request: Request) -> None:
         request.params["start_time"] = self.start_time
@@ -91,8 +132,13 @@ class TimeExportPaginator(BasePaginator):
         if end_time is None:
             self.end_of_stream = True
         elif int(end_time) <= self.start_time:
+            # One page of a single second is expected now and then; several in a row
+            # mean end_time is not moving.
+            if not self.end_of_stream:
+                self._guard.advanced(False, f"end_time {end_time} did not move past start_time {self.start_time}")
             self.start_time += 1
         else:
+            self._guard.advanced(True, "")
             self.start_time = int(end_time)
         self._has_next_page = not self.end_of_stream
 
@@ -100,16 +146,43 @@ class TimeExportPaginator(BasePaginator):
         request.params["start_time"] = self.start_time
 
 
+class CursorListPaginator(JSONResponseCursorPaginator):
+    """Cursor lists (`meta.has_more`, `meta.after_cursor`), refusing a cursor that repeats."""
+
+    def __init__(self) -> None:
+        super().__init__(cursor_path="meta.after_cursor", cursor_param="page[after]", has_more_path="meta.has_more")
+        self._guard = _StallGuard()
+
+    def update_state(self, response: Response, data: Optional[List[Any]] = None) -> None:
+        sent = self._next_reference
+        super().update_state(response, data)
+        if self._has_next_page:
+            self._guard.advanced(
+                self._next_reference != sent,
+                f"has_more true with the same after_cursor {str(self._next_reference)[:40]!r}",
+            )
+
+
+class NextPageLinkPaginator(JSONLinkPaginator):
+    """Offset lists (`next_page`), refusing a `next_page` that is the page just read."""
+
+    def __init__(self) -> None:
+        super().__init__(next_url_path="next_page")
+        self._guard = _StallGuard()
+
+    def update_state(self, response: Response, data: Optional[List[Any]] = None) -> None:
+        super().update_state(response, data)
+        if self._has_next_page:
+            current = response.request.url if response.request is not None else response.url
+            self._guard.advanced(self._next_reference != current, "next_page is the page just read")
+
+
 def list_paginator(endpoint: Endpoint) -> BasePaginator:
     """The paginator for a (non-export) list endpoint."""
     if endpoint.pagination is Pagination.CURSOR_LIST:
-        return JSONResponseCursorPaginator(
-            cursor_path="meta.after_cursor",
-            cursor_param="page[after]",
-            has_more_path="meta.has_more",
-        )
+        return CursorListPaginator()
     if endpoint.pagination is Pagination.OFFSET_LIST:
-        return JSONLinkPaginator(next_url_path="next_page")
+        return NextPageLinkPaginator()
     if endpoint.pagination is Pagination.SINGLE_PAGE:
         return SinglePagePaginator()
     raise ValueError(f"{endpoint.path} is an export; use an export paginator")

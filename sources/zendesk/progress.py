@@ -12,29 +12,49 @@ which the log says is an estimate). A cursor export (tickets, users) answers wit
 opaque cursor and no count: its lines say how far in time the rows have come and that
 Zendesk gives no count, rather than inventing one.
 
-Stopping: `request_stop()` (the pipeline script calls it on Ctrl-C) makes every later
-request attempt and every rate-limit wait raise `RunCancelled` at once, so no request is
-sent after the signal; the batch in flight is dropped and the run's committed batches
-stay. Nothing here changes a run in which nobody asks it to stop.
+Waiting: every wait of the run (rate pacing, a `Retry-After`, a retry's backoff) goes
+through `wait()`, which announces a wait of `WAIT_NOTE_SECONDS` or more once, with its
+cause and length, and sleeps in slices of `STOP_CHECK_SECONDS` so that a stop ends it.
+
+Stopping: the waits and requests run in dlt's extract worker threads, where Python never
+delivers a KeyboardInterrupt, and `ThreadPoolExecutor` joins those threads before the
+process may exit: a worker that slept on through Ctrl-C kept the process alive. So
+before every request attempt and in every slice of a wait, `raise_if_stopped()` looks at
+three things and raises `RunCancelled` when any says stop:
+- `request_stop()`: the pipeline script calls it on its first Ctrl-C;
+- dlt's own signal flag (`dlt.common.runtime.signals`), set when the process runs under
+  dlt's `intercepted_signals()` (dlt's normalize and load steps, dlt's job launcher, or a
+  user's own wrapper);
+- the main thread unwinding a KeyboardInterrupt: a plain `pipeline.run(zendesk_support())`
+  gets Ctrl-C as a KeyboardInterrupt in the main thread (dlt 1.31 does not intercept
+  signals during extract), which then waits for the worker threads; the worker sees it
+  and ends. The source installs no signal handler: none of this changes the process.
+No request is sent after the stop; the batch in flight is dropped and the run's committed
+batches stay. Nothing here changes a run in which nobody asks it to stop.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
+
+from dlt.common.runtime import signals
 
 from .rows import iso_to_epoch
 from .settings import TABLES
 
 logger = logging.getLogger("zendesk.progress")
 
-#: Rate-limit waits at least this long are announced (shorter ones are routine pacing).
+#: Waits at least this long are announced (shorter ones are routine pacing).
 WAIT_NOTE_SECONDS = 5.0
+#: How often a wait looks whether the run was asked to stop.
+STOP_CHECK_SECONDS = 0.25
 
 
 class RunCancelled(Exception):
@@ -45,29 +65,77 @@ _stop = threading.Event()
 
 
 def request_stop() -> None:
-    """Ask the run to stop: the next request attempt or rate-limit wait raises."""
+    """Ask the run to stop: the next request attempt or wait raises."""
     _stop.set()
+    signals.wake_all()
+
+
+def _main_thread_interrupted() -> bool:
+    """True in a worker thread while the main thread unwinds a KeyboardInterrupt.
+
+    `sys._current_exceptions()` is CPython's documented view of each thread's exception
+    being handled (a tuple before 3.12, the exception after)."""
+    main = threading.main_thread()
+    if threading.current_thread() is main:
+        return False
+    current: Any = sys._current_exceptions().get(main.ident)  # type: ignore[arg-type]
+    if isinstance(current, tuple):
+        current = current[1]
+    return isinstance(current, KeyboardInterrupt)
 
 
 def stop_requested() -> bool:
-    return _stop.is_set()
+    """Whether the run was asked to stop: by our script, by dlt's signal flag, or by a
+    Ctrl-C the main thread is unwinding (see the module docstring)."""
+    return _stop.is_set() or signals.was_signal_received() or _main_thread_interrupted()
 
 
 def raise_if_stopped() -> None:
     """Called before every request attempt: after a stop request, nothing more is sent."""
-    if _stop.is_set():
+    if stop_requested():
         raise RunCancelled("The run was asked to stop (Ctrl-C); no further request is sent.")
 
 
+def wait(seconds: float, cause: str, check: Optional[Callable[[], None]] = None, level: int = logging.INFO) -> None:
+    """Sleep `seconds`, announced once when long, in short slices.
+
+    `cause` completes "Waiting N s ...": "for Zendesk's rate limit (...)", "because ...".
+    Raises `RunCancelled` as soon as the run is asked to stop; `check` is called in every
+    slice too and may raise to end the wait (another thread's 401, say)."""
+    announce_wait(seconds, cause, level)
+    deadline = time.monotonic() + seconds
+    while True:
+        raise_if_stopped()
+        if check is not None:
+            check()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        signals.sleep(min(left, STOP_CHECK_SECONDS))
+
+
 def pause(seconds: float) -> None:
-    """Sleep that a stop request cuts short (a rate-limit wait can last a minute)."""
-    _stop.wait(seconds)
+    """A wait with no cause to announce (the rate budget's default sleep announces itself)."""
+    wait(seconds, "", level=logging.NOTSET)
 
 
 def tables_of(reader: str) -> str:
     """`ticket_export` -> `tickets + ticket_metrics`: the names users know from the README."""
     names = [spec.name for spec in TABLES if spec.reader == reader]
     return " + ".join(names) if names else reader
+
+
+def _counted(reader: str, count: int) -> str:
+    """`1,217 ticket events` / `1 row`. An export whose records are rows of one of its
+    tables (the ticket export: one tickets row each) counts rows; one whose records are
+    split between its tables (ticket events: audits and comments) counts the records."""
+    specs = [spec for spec in TABLES if spec.reader == reader]
+    if len(specs) > 1 and specs[0].endpoint.data_key not in {spec.name for spec in specs}:
+        plural = specs[0].endpoint.data_key.replace("_", " ")
+        singular = plural[:-1] if plural.endswith("s") else plural
+    else:
+        plural, singular = "rows", "row"
+    return f"{count:,} {singular if count == 1 else plural}"
 
 
 def _epoch(value: Any) -> Optional[float]:
@@ -106,16 +174,18 @@ class _ExportStats:
 _exports: Dict[str, _ExportStats] = {}
 _lock = threading.Lock()
 _last_wait_note_until = 0.0
+_export_pace_seconds = 0.0
 
 
 def reset() -> None:
     """Start a sync afresh in this process: forget an earlier stop request and the counts
     of exports an earlier, unfinished sync left behind."""
-    global _last_wait_note_until
+    global _last_wait_note_until, _export_pace_seconds
     _stop.clear()
     with _lock:
         _exports.clear()
         _last_wait_note_until = 0.0
+        _export_pace_seconds = 0.0
 
 
 def export_page(reader: str, cursor_field: Optional[str], paginator: Any, page: List[Dict[str, Any]]) -> None:
@@ -134,7 +204,7 @@ def export_page(reader: str, cursor_field: Optional[str], paginator: Any, page: 
         if not more:
             del _exports[reader]  # drained: the next sync counts afresh
     name = tables_of(reader)
-    head = f"{name}: {stats.rows:,} rows so far ({stats.pages} page{'s' if stats.pages != 1 else ''})"
+    head = f"{name}: {_counted(reader, stats.rows)} so far ({stats.pages} page{'s' if stats.pages != 1 else ''})"
     if not more:
         logger.info("%s, export complete", head.replace(" so far", ""))
         return
@@ -154,24 +224,44 @@ def _time_export_estimate(stats: _ExportStats, position: float) -> str:
     covered, remaining = position - stats.origin, max(0.0, now - position)
     pages_left = math.ceil(stats.pages * remaining / covered)
     text += f"; estimate: about {pages_left:,} page{'s' if pages_left != 1 else ''} left"
-    if stats.pages >= 2:
-        per_page = (time.monotonic() - stats.first_page_at) / (stats.pages - 1)
+    with _lock:
+        floor = _export_pace_seconds
+    if stats.pages >= 2 or floor:
+        measured = (time.monotonic() - stats.first_page_at) / (stats.pages - 1) if stats.pages >= 2 else 0.0
+        # The export limit allows one page every `floor` seconds: the first pages of a run
+        # come faster (the window's allowance), the rest cannot.
+        per_page = max(measured, floor)
         text += f", {_duration(pages_left * per_page)} at the current pace"
     return text
 
 
-def rate_wait(seconds: float, limit: int, window: float) -> None:
-    """Announce a rate-limit wait long enough to look like a hang (once while it lasts,
-    however many threads wait with it)."""
+def export_pace(seconds_per_request: float) -> None:
+    """The export limit's pace (the rate budget reports it on each export request), so
+    estimates never promise more than the limit allows."""
+    global _export_pace_seconds
+    with _lock:
+        _export_pace_seconds = seconds_per_request
+
+
+def announce_wait(seconds: float, cause: str, level: int = logging.INFO) -> None:
+    """One log line for a wait long enough to look like a hang: its cause and length.
+
+    Threads that wait on the same limit at the same time get one line between them: a
+    wait that ends within one already announced is not announced again."""
     global _last_wait_note_until
-    if seconds < WAIT_NOTE_SECONDS:
+    if seconds < WAIT_NOTE_SECONDS or level == logging.NOTSET:
         return
     now = time.monotonic()
     with _lock:
-        if now < _last_wait_note_until:
+        if now + seconds <= _last_wait_note_until + STOP_CHECK_SECONDS * 4:
             return
-        _last_wait_note_until = now + seconds
-    logger.info(
-        "Waiting %d s for Zendesk's rate limit (%d request%s per %g s); the run goes on by itself.",
-        math.ceil(seconds), limit, "" if limit == 1 else "s", window,
+        _last_wait_note_until = max(_last_wait_note_until, now + seconds)
+    logger.log(level, "Waiting %d s %s; the run goes on by itself (Ctrl-C stops it).", math.ceil(seconds), cause)
+
+
+def rate_wait(seconds: float, limit: int, window: float) -> None:
+    """Announce a pacing wait on our own rate budget."""
+    announce_wait(
+        seconds,
+        f"for Zendesk's rate limit ({limit} request{'' if limit == 1 else 's'} per {window:g} s)",
     )

@@ -18,6 +18,7 @@ and only this process shares them.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
 import logging
 import os
@@ -66,14 +67,27 @@ class RateLedger:
     With a `path`, every transaction reads and rewrites the JSON file under an exclusive
     `flock`, so threads and processes pacing the same account take turns and see each
     other's slots; without one, the slots live in this object only. A file that cannot
-    be read as JSON (cut short by a crash mid-write) counts as empty: the worst outcome
-    is one window paced as if nothing had been sent.
+    be trusted counts as empty, with one warning: not JSON (cut short by a crash
+    mid-write), JSON of another shape (a hand edit, another program), or slots stamped in
+    the future (the clock stepped back: trusting them would mean waiting until the clock
+    catches up). The worst outcome is one window paced as if nothing had been sent.
     """
 
     def __init__(self, path: Optional[Path] = None) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._memory: Dict[str, Any] = {}
+        self._warned = False
+
+    def distrust(self, reason: str) -> None:
+        """Say once, per ledger and process, that its contents were set aside."""
+        if self._warned:
+            return
+        self._warned = True
+        logger.warning(
+            "The rate-limit ledger %s %s; counting it as empty (pacing restarts from this run's"
+            " requests).", self.path or "in memory", reason,
+        )
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Dict[str, Any]]:
@@ -88,9 +102,12 @@ class RateLedger:
                 try:
                     state = json.loads(handle.read() or "{}")
                 except ValueError:
-                    state = {}
-                if not isinstance(state, dict):
-                    state = {}
+                    state = None
+                    self.distrust("is not valid JSON")
+                if state is not None and not _well_formed(state):
+                    state = None
+                    self.distrust("does not have the expected shape")
+                state = state or {}
                 yield state
                 handle.seek(0)
                 handle.truncate()
@@ -109,14 +126,49 @@ class RateLedger:
             return new
 
 
-def _bucket(state: Dict[str, Any], name: str, now: float, window: float) -> List[List[Any]]:
-    """The bucket's slots still inside the window (older ones are dropped)."""
+def _well_formed(state: Any) -> bool:
+    """`{"buckets": {name: [[stamp, id], ...]}, <flag>: bool, ...}`, nothing else."""
+    if not isinstance(state, dict):
+        return False
+    buckets = state.get("buckets", {})
+    if not isinstance(buckets, dict):
+        return False
+    for slots in buckets.values():
+        if not isinstance(slots, list):
+            return False
+        for slot in slots:
+            if not (
+                isinstance(slot, list)
+                and len(slot) == 2
+                and isinstance(slot[0], (int, float))
+                and not isinstance(slot[0], bool)
+                and isinstance(slot[1], str)
+            ):
+                return False
+    return True
+
+
+#: A slot stamped further ahead than this is from a clock that stepped back.
+CLOCK_SLACK_SECONDS = 5.0
+
+
+def _bucket(
+    state: Dict[str, Any], name: str, now: float, window: float, ledger: Optional["RateLedger"] = None
+) -> List[List[Any]]:
+    """The bucket's slots still inside the window (older ones are dropped).
+
+    A slot stamped in the future says the clock stepped back since it was written: it is
+    dropped (with one warning) rather than trusted, which would mean waiting until the
+    clock reached it again."""
     buckets = state.setdefault("buckets", {})
-    slots = [
-        slot
-        for slot in buckets.get(name, [])
-        if isinstance(slot, list) and len(slot) == 2 and now - slot[0] < window
-    ]
+    slots = []
+    for slot in buckets.get(name, []):
+        if slot[0] - now > CLOCK_SLACK_SECONDS:
+            if ledger is not None:
+                ledger.distrust("holds requests stamped in the future (the clock was set back)")
+            continue
+        if now - slot[0] < window:
+            slots.append(slot)
     buckets[name] = slots
     return slots
 
@@ -230,11 +282,16 @@ class RateBudget:
         waits[endpoint] = self.export_limit
         return waits, [ALL_EXPORTS]
 
-    def acquire(self, path: str, sleep: Optional[Sleep] = None) -> Callable[[], None]:
+    def acquire(
+        self, path: str, sleep: Optional[Sleep] = None, before_wait: Optional[Sleep] = None
+    ) -> Callable[[], None]:
         """Wait until `path` fits in all its buckets, then take a slot in each at once.
 
         `sleep` does the waiting (default: the budget's); it may raise to abandon the wait.
+        `before_wait(seconds)` is called before each wait (outside the ledger's lock).
         Returns the function to call once the answer has arrived."""
+        if EXPORT_PATH_MARKER in path:
+            progress.export_pace(self.window / self.export_limit)
         while True:
             progress.raise_if_stopped()
             with self.ledger.transaction() as state:
@@ -242,7 +299,7 @@ class RateBudget:
                 waits, records = self._buckets(path, state)
                 wait = 0.0
                 for name, limit in waits.items():
-                    slots = _bucket(state, name, now, self.window)
+                    slots = _bucket(state, name, now, self.window, self.ledger)
                     if len(slots) >= limit:
                         oldest = sorted(slot[0] for slot in slots)[len(slots) - limit]
                         wait = max(wait, self.window - (now - oldest))
@@ -250,8 +307,10 @@ class RateBudget:
                     slot_id = uuid.uuid4().hex[:16]
                     taken = [*waits, *records]
                     for name in taken:
-                        _bucket(state, name, now, self.window).append([now, slot_id])
+                        _bucket(state, name, now, self.window, self.ledger).append([now, slot_id])
                     return self._releaser(taken, slot_id)
+            if before_wait is not None:
+                before_wait(wait)
             progress.rate_wait(wait, min(waits.values()), self.window)
             (sleep or self._sleep)(wait)
 
@@ -333,6 +392,22 @@ def account_budget(
             )
             _account_budgets[key] = budget
         return budget
+
+
+def retry_after_seconds(value: Optional[str]) -> Optional[float]:
+    """A `Retry-After` (seconds or an HTTP date) as seconds from now; None if unreadable."""
+    if not value:
+        return None
+    value = normalize_retry_after(value) or value
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return when.timestamp() - time.time()
 
 
 def normalize_retry_after(value: Optional[str]) -> Optional[str]:

@@ -7,8 +7,14 @@ that loses it locks its user out until someone signs in again.
 The store is a file of its own, *outside the destination* (never in a dataset, a
 pipeline's state or version control): the destination may be shared, replaced or
 rolled back, and a rolled-back refresh token is a dead one. The default location is
-`~/.dlt/zendesk_tokens.json`, next to dlt's global `secrets.toml`; set
+`zendesk_tokens.json` in dlt's data dir (`DLT_DATA_DIR`, else dlt's per-user default,
+`~/.dlt` for most users), beside the rate state (`<data dir>/zendesk/rate`); set
 `token_store_path` to use another file, and use one file per account and OAuth client.
+The setting's default value, `~/.dlt/zendesk_tokens.json` (and the per-account
+`~/.dlt/zendesk_tokens_<account>.json`), names that default: releases before 2026-12
+wrote the file there whatever `DLT_DATA_DIR` said, so while the data dir holds no store
+yet, a store found at the old path is read (with a note) and the next save writes the
+rotated pair to the data dir: an upgrade never loses the refresh token.
 
 Guarantees:
 
@@ -37,13 +43,14 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import stat
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Union
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 from .errors import ZendeskConfigError
 
@@ -55,7 +62,22 @@ except ImportError:  # pragma: no cover - Windows
 logger = logging.getLogger(__name__)
 
 DEFAULT_TOKEN_STORE_PATH = "~/.dlt/zendesk_tokens.json"
-"""Default `token_store_path`: beside dlt's global config, outside any destination."""
+"""Default `token_store_path`: stands for `zendesk_tokens.json` in dlt's data dir (see the
+module docstring), outside any destination."""
+
+_DEFAULT_DIR = "~/.dlt/"
+_DEFAULT_NAME = re.compile(r"^zendesk_tokens(_[A-Za-z0-9_.-]+)?\.json$")
+
+
+def default_store_file(location: str) -> Optional[Tuple[Path, Path]]:
+    """(where the store lives, where older releases kept it) for a default-form location
+    (`~/.dlt/zendesk_tokens[_<account>].json`); None for any other location."""
+    if not location.startswith(_DEFAULT_DIR) or not _DEFAULT_NAME.match(location[len(_DEFAULT_DIR):]):
+        return None
+    import dlt
+
+    name = location[len(_DEFAULT_DIR):]
+    return Path(dlt.current.run_context().data_dir).absolute() / name, Path(os.path.expanduser(location)).absolute()
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -129,6 +151,15 @@ def is_postgres_location(location: Union[str, "os.PathLike[str]"]) -> bool:
     return isinstance(location, str) and location.strip().lower().startswith(POSTGRES_SCHEMES)
 
 
+def shown_location(location: Optional[str]) -> Optional[str]:
+    """A store location as messages may show it: a Postgres location loses its password."""
+    if location is not None and is_postgres_location(location):
+        from .token_store_pg import _shown
+
+        return _shown(location)
+    return location
+
+
 def account_store_location(location: str, account: str) -> str:
     """The token store location of one of several accounts, derived from a shared setting.
 
@@ -169,7 +200,11 @@ class TokenStore:
                 "token_store_path is empty. Set it to a file outside the destination, for"
                 f" example {DEFAULT_TOKEN_STORE_PATH}."
             )
-        self.path = Path(os.path.expanduser(str(path))).absolute()
+        default = default_store_file(str(path).strip())
+        self.path = default[0] if default else Path(os.path.expanduser(str(path))).absolute()
+        #: The store of an older release to read while `path` holds none (see the module docstring).
+        self.legacy_path: Optional[Path] = default[1] if default and default[1] != default[0] else None
+        self._legacy_noted = False
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._lock_fd: Optional[int] = None
@@ -195,16 +230,33 @@ class TokenStore:
         not ours to read (not JSON, or another format): never guesses over it.
         """
         self._remove_temp_files(older_than=STALE_TEMP_SECONDS)
+        source = self.path
+        if self.legacy_path is not None and not self.path.exists() and self.legacy_path.exists():
+            source = self.legacy_path
+            if not self._legacy_noted:
+                self._legacy_noted = True
+                logger.warning(
+                    "Reading the OAuth tokens from %s, where earlier releases kept them; the next"
+                    " rotation writes them to %s (dlt's data dir), which is used from then on.",
+                    self.legacy_path, self.path,
+                )
         try:
-            raw = self.path.read_bytes()
+            raw = source.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
             raise ZendeskConfigError(
-                f"Cannot read the OAuth token store at {self.path} ({exc.strerror or type(exc).__name__})."
+                f"Cannot read the OAuth token store at {source} ({exc.strerror or type(exc).__name__})."
                 " Fix its permissions or set token_store_path to another file."
             ) from None
-        self._tighten_mode()
+        if source == self.path:
+            self._tighten_mode()
+        if not raw.strip():
+            raise ZendeskConfigError(
+                f"The OAuth token store at {source} is empty (a save was cut short, or it was"
+                " emptied by hand). Run `python zendesk_pipeline.py authorize` to sign in again,"
+                " or set refresh_token."
+            )
         try:
             data = json.loads(raw.decode("utf-8"))
             if not isinstance(data, dict) or data.get("version") != STORE_VERSION:
@@ -212,7 +264,7 @@ class TokenStore:
             return TokenSet.from_json(data)
         except (ValueError, UnicodeDecodeError, TypeError):
             raise ZendeskConfigError(
-                f"The OAuth token store at {self.path} is not a token file this connector wrote"
+                f"The OAuth token store at {source} is not a token file this connector wrote"
                 " (it cannot be parsed). Move it away and run `python zendesk_pipeline.py"
                 " authorize` to sign in again."
             ) from None

@@ -55,14 +55,19 @@ def _split_location(location: str) -> Tuple[str, str, str]:
     return dsn, ours.get("table") or DEFAULT_TABLE, ours.get("key") or DEFAULT_KEY
 
 
+#: libpq parameters that hold a secret: never shown (libpq accepts `?password=` too).
+SECRET_PARAMS = ("password", "sslpassword")
+
+
 def _shown(location: str) -> str:
-    """The location without its password, for messages."""
+    """The location without its password (in the user part or as a parameter), for messages."""
     parts = urlsplit(location.strip())
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)
         netloc = f"{userinfo.split(':', 1)[0]}@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    params = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in SECRET_PARAMS]
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(params), ""))
 
 
 def with_default_key(location: str, key: str) -> str:

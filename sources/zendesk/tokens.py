@@ -32,13 +32,16 @@ the process being killed at that instant.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
+import json
 import logging
 import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Optional, Set
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -193,18 +196,47 @@ def post_token_request(http: requests.Session, url: str, body: Dict[str, Any], t
         ) from None
 
 
+#: Request fields whose values must never come back in a message.
+_SECRET_FIELDS = ("client_secret", "refresh_token", "code", "code_verifier", "access_token", "password")
+
+
+def _sent_secrets(request: Optional[requests.PreparedRequest]) -> Set[str]:
+    """The secret values a token request carried (its JSON or form body, Basic auth)."""
+    found: Set[str] = set()
+    if request is None:
+        return found
+    body = request.body
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+    try:
+        fields = json.loads(text)
+    except ValueError:
+        fields = dict(parse_qsl(text, keep_blank_values=True))
+    if isinstance(fields, dict):
+        found.update(str(fields[key]) for key in _SECRET_FIELDS if fields.get(key))
+    scheme, _, encoded = (request.headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() == "basic":
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            found.add(base64.b64decode(encoded.strip()).decode("utf-8").partition(":")[2])
+    return {value for value in found if len(value) >= 4}
+
+
 def _error_fields(response: requests.Response) -> Dict[str, str]:
-    """`error` and `error_description` of an OAuth error body; nothing else is echoed."""
+    """`error` and `error_description` of an OAuth error body; nothing else is echoed, and
+    any secret the request sent is masked: a misbehaving endpoint may echo the refresh
+    token or the client secret it was given."""
     try:
         body = response.json()
     except ValueError:
         return {}
     if not isinstance(body, dict):
         return {}
+    sent = _sent_secrets(response.request)
     fields = {}
     for key in ("error", "error_description"):
         value = body.get(key)
         if isinstance(value, str) and value:
+            for secret in sorted(sent, key=len, reverse=True):
+                value = value.replace(secret, "***")
             fields[key] = value[:300]
     return fields
 

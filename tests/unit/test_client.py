@@ -17,7 +17,7 @@ import requests
 import requests_mock
 from requests.structures import CaseInsensitiveDict
 
-from zendesk import marketplace_headers
+from zendesk import marketplace_headers, progress
 from zendesk.client import USER_AGENT, ZendeskClient, endpoint_template
 from zendesk.credentials import ZendeskApiTokenCredentials, ZendeskOAuthTokenCredentials
 from zendesk.errors import TableUnavailable, ZendeskApiError, ZendeskAuthError, ZendeskConfigError
@@ -41,9 +41,9 @@ def list_groups(client: ZendeskClient, **kwargs: Any) -> List[List[Any]]:
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> List[float]:
-    """What dlt's retry (tenacity -> time.sleep) waits, without waiting."""
+    """What dlt's retry waits (through progress.wait, see client._RetryWaits), without waiting."""
     recorded: List[float] = []
-    monkeypatch.setattr(time, "sleep", recorded.append)
+    monkeypatch.setattr(progress, "wait", lambda seconds, *args, **kwargs: recorded.append(seconds))
     return recorded
 
 
@@ -616,9 +616,9 @@ class SpyBudget(RateBudget):
         self.acquired: List[str] = []
         self.observed: List[CaseInsensitiveDict] = []
 
-    def acquire(self, path: str, sleep: Any = None) -> Callable[[], None]:
+    def acquire(self, path: str, sleep: Any = None, before_wait: Any = None) -> Callable[[], None]:
         self.acquired.append(path)
-        return super().acquire(path, sleep)
+        return super().acquire(path, sleep, before_wait)
 
     def observe(self, headers: CaseInsensitiveDict) -> None:
         self.observed.append(headers)
@@ -663,9 +663,9 @@ class WaitingBudget(RateBudget):
         super().__init__(100_000, 100_000)
         self._during_wait = during_wait
 
-    def acquire(self, path: str, sleep: Any = None) -> Callable[[], None]:
+    def acquire(self, path: str, sleep: Any = None, before_wait: Any = None) -> Callable[[], None]:
         self._during_wait()
-        return super().acquire(path, sleep)
+        return super().acquire(path, sleep, before_wait)
 
 
 def test_the_token_is_attached_after_pacing_not_before(zendesk_http: requests_mock.Adapter) -> None:
@@ -728,3 +728,40 @@ def test_each_page_body_is_decoded_once(
     pages = list(make_client().pages(TICKETS, CursorExportPaginator(0, None), {}))
     assert pages == [[{"id": 1}], [{"id": 2}]]
     assert len(decoded) == 2
+
+
+# --- bounded waits ---------------------------------------------------------------------
+
+
+def test_a_retry_after_over_the_cap_ends_the_run_instead_of_sleeping(
+    zendesk_http: requests_mock.Adapter, sleeps: List[float]
+) -> None:
+    zendesk_http.register_uri(
+        "GET", f"{API}/groups", [{"status_code": 429, "headers": {"Retry-After": "3600"}}, {"json": GROUPS_PAGE}]
+    )
+    budget = RateBudget(max_requests_per_minute=100_000, export_requests_per_minute=100_000)
+    client = ZendeskClient("https://acme.zendesk.com", ZendeskApiTokenCredentials(email="a@b.c", api_token="t").auth("https://acme.zendesk.com"), budget, max_retry_after=900)
+    with pytest.raises(ZendeskApiError) as raised:
+        list_groups(client)
+    assert zendesk_http.call_count == 1 and sleeps == []
+    message = str(raised.value)
+    assert "3600 s (Retry-After)" in message and "max_retry_after_seconds (900 s)" in message
+    assert "\n" not in message
+
+
+def test_a_retry_wait_is_announced_with_its_cause(
+    monkeypatch: pytest.MonkeyPatch,
+    make_client: Callable[..., ZendeskClient],
+    zendesk_http: requests_mock.Adapter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("RUNTIME__REQUEST_MAX_RETRY_DELAY", "10")
+    announced: List[str] = []
+    monkeypatch.setattr(
+        progress, "wait", lambda seconds, cause, **kwargs: announced.append(f"{seconds:g} s: {cause}")
+    )
+    zendesk_http.register_uri(
+        "GET", f"{API}/groups", [{"status_code": 429, "headers": {"Retry-After": "7"}}, {"json": GROUPS_PAGE}]
+    )
+    assert list_groups(make_client()) == [[{"id": 1}]]
+    assert announced == ["7 s: because Zendesk answered 429 for /api/v2/groups with Retry-After: 7 (attempt 1)"]

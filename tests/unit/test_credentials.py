@@ -86,7 +86,7 @@ def test_client_id_and_secret_with_a_stored_refresh_token_resolve_to_refresh(tmp
 
 def test_default_store_after_authorize_makes_client_id_and_secret_resolve_to_refresh(_isolated_home: Path) -> None:
     TokenStore("~/.dlt/zendesk_tokens.json").save(TokenSet("a", "r", None, None, None, "c1"))
-    assert (_isolated_home / ".dlt" / "zendesk_tokens.json").exists()
+    assert (_isolated_home.parent / "dlt_data" / "zendesk_tokens.json").exists()  # dlt's data dir
     assert isinstance(resolve({"client_id": "c1", "client_secret": "s"}), ZendeskOAuthRefreshCredentials)
 
 
@@ -124,7 +124,7 @@ def test_refresh_auth_targets_the_accounts_token_endpoint(_isolated_home: Path) 
     auth = creds.auth(BASE_URL)
     assert isinstance(auth, RefreshingOAuth)
     assert auth.token_endpoint == "https://acme.zendesk.com/oauth/tokens"
-    assert auth.store.path == _isolated_home / ".dlt" / "zendesk_tokens.json"
+    assert auth.store.path == _isolated_home.parent / "dlt_data" / "zendesk_tokens.json"  # dlt's data dir
     assert auth.client_id == "c1"
 
 
@@ -180,3 +180,40 @@ def test_no_secret_in_resolved_union_repr() -> None:
                                         "refresh_token": "refresh-tok-71c"}},
     )
     assert not [s for s in SECRETS if s in repr(holder.credentials) + str(holder.credentials)]
+
+
+@pytest.mark.parametrize(
+    "content, said",
+    [
+        pytest.param(b"", "is empty", id="empty"),
+        pytest.param(b"   \n", "is empty", id="blank"),
+        pytest.param(b"\x00garbage{", "cannot be parsed", id="garbage"),
+        pytest.param(b'{"tokens": "x"}', "cannot be parsed", id="another-format"),
+        pytest.param(b'{"version": 1, "access_token": "a", "refresh_token": null, "client_id": "c1"}',
+                     "holds no refresh token", id="no-refresh-token"),
+    ],
+)
+def test_an_untrustworthy_token_store_stops_instead_of_switching_grants(
+    tmp_path: Path, content: bytes, said: str
+) -> None:
+    path = tmp_path / "tokens.json"
+    path.write_bytes(content)
+    with pytest.raises(Exception) as raised:
+        resolve({"client_id": "c1", "client_secret": "client-secret-3e9", "token_store_path": str(path)})
+    error = raised.value
+    while not isinstance(error, ZendeskConfigError) and (error.__cause__ or error.__context__):
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    assert isinstance(error, ZendeskConfigError), raised.value
+    message = str(error)
+    assert str(path) in message and said in message and "\n" not in message
+    assert "client-secret-3e9" not in message
+
+
+def test_token_store_path_is_a_secret_and_its_password_is_never_shown() -> None:
+    from dlt.common.configuration import is_secret_hint
+
+    assert is_secret_hint(ZendeskOAuthRefreshCredentials.get_resolvable_fields()["token_store_path"])
+    location = "postgresql://loader:pg-pass-93f@db:5432/ops?password=pg-pass-93f&table=t"
+    creds = ZendeskOAuthRefreshCredentials()
+    creds.client_id, creds.token_store_path = "c1", location
+    assert "pg-pass-93f" not in repr(creds) and "pg-pass-93f" not in str(creds)

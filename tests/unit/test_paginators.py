@@ -9,7 +9,14 @@ import pytest
 import requests_mock
 
 from zendesk.client import ZendeskClient
-from zendesk.paginators import CursorExportPaginator, TimeExportPaginator, list_paginator, list_params
+from zendesk.paginators import (
+    STALL_PAGES,
+    CursorExportPaginator,
+    PaginationStalled,
+    TimeExportPaginator,
+    list_paginator,
+    list_params,
+)
 from zendesk.settings import TABLES_BY_NAME, Endpoint, Pagination
 
 API = "https://acme.zendesk.com/api/v2"
@@ -291,3 +298,75 @@ def test_list_params(endpoint: Endpoint, expected: Dict[str, Any]) -> None:
 def test_list_paginator_refuses_exports(endpoint: Endpoint) -> None:
     with pytest.raises(ValueError, match="export"):
         list_paginator(endpoint)
+
+
+# --- pages that do not advance -------------------------------------------------------
+
+
+def _stalled(client: ZendeskClient, endpoint: Endpoint, paginator: Any, table: str) -> str:
+    with pytest.raises(PaginationStalled) as raised:
+        list(client.pages(endpoint, paginator, {}, table=table))
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith(f"{table} (")
+    return message
+
+
+def test_a_cursor_export_repeating_its_cursor_stops(
+    make_client: Callable[..., ZendeskClient], zendesk_http: requests_mock.Adapter
+) -> None:
+    zendesk_http.register_uri(
+        "GET", f"{API}/incremental/tickets/cursor",
+        json={"tickets": [{"id": 1}], "after_cursor": "same", "end_of_stream": False},
+    )
+    message = _stalled(make_client(), TICKETS, CursorExportPaginator(start_time=0, cursor=None), "tickets")
+    assert "after_cursor 'same' repeated" in message
+    assert zendesk_http.call_count == 1 + STALL_PAGES
+
+
+def test_a_cursor_export_without_end_of_stream_stops_after_a_few_empty_pages(
+    make_client: Callable[..., ZendeskClient], zendesk_http: requests_mock.Adapter
+) -> None:
+    counter = iter(range(10_000))
+    zendesk_http.register_uri(
+        "GET", f"{API}/incremental/tickets/cursor",
+        json=lambda request, context: {"tickets": [], "after_cursor": f"c{next(counter)}"},
+    )
+    message = _stalled(make_client(), TICKETS, CursorExportPaginator(start_time=0, cursor=None), "tickets")
+    assert "empty pages with no end_of_stream" in message
+    assert zendesk_http.call_count == STALL_PAGES
+
+
+def test_a_time_export_whose_end_time_does_not_move_stops(
+    make_client: Callable[..., ZendeskClient], zendesk_http: requests_mock.Adapter
+) -> None:
+    zendesk_http.register_uri(
+        "GET", f"{API}/incremental/organizations",
+        json={"organizations": [{"id": 1}], "count": 1, "end_time": 100, "end_of_stream": False},
+    )
+    message = _stalled(make_client(), ORGS, TimeExportPaginator(100), "organizations")
+    assert "end_time 100 did not move" in message
+    assert zendesk_http.call_count == STALL_PAGES
+
+
+def test_a_cursor_list_handing_back_the_same_cursor_stops(
+    make_client: Callable[..., ZendeskClient], zendesk_http: requests_mock.Adapter
+) -> None:
+    zendesk_http.register_uri(
+        "GET", f"{API}/groups",
+        json={"groups": [{"id": 1}], "meta": {"has_more": True, "after_cursor": "g1"}},
+    )
+    message = _stalled(make_client(), GROUPS, list_paginator(GROUPS), "groups")
+    assert "has_more true with the same after_cursor 'g1'" in message
+    assert zendesk_http.call_count == 1 + STALL_PAGES
+
+
+def test_an_offset_list_whose_next_page_is_the_same_page_stops(
+    make_client: Callable[..., ZendeskClient], zendesk_http: requests_mock.Adapter
+) -> None:
+    zendesk_http.register_uri(
+        "GET", f"{API}/ticket_forms",
+        json={"ticket_forms": [{"id": 1}], "next_page": f"{API}/ticket_forms"},
+    )
+    endpoint = Endpoint("/ticket_forms", "ticket_forms", Pagination.OFFSET_LIST, 100)
+    message = _stalled(make_client(), endpoint, list_paginator(endpoint), "ticket_forms")
+    assert "next_page is the page just read" in message

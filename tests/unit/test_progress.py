@@ -94,8 +94,8 @@ def test_a_long_rate_limit_wait_is_announced_once_while_it_lasts(clock: Clock, c
     clock.now += 40
     progress.rate_wait(55.0, 10, 60)
     assert messages(caplog) == [
-        "Waiting 43 s for Zendesk's rate limit (10 requests per 60 s); the run goes on by itself.",
-        "Waiting 55 s for Zendesk's rate limit (10 requests per 60 s); the run goes on by itself.",
+        "Waiting 43 s for Zendesk's rate limit (10 requests per 60 s); the run goes on by itself (Ctrl-C stops it).",
+        "Waiting 55 s for Zendesk's rate limit (10 requests per 60 s); the run goes on by itself (Ctrl-C stops it).",
     ]
 
 
@@ -104,7 +104,8 @@ def test_a_stop_request_cuts_a_wait_short_and_refuses_further_requests(clock: Cl
     woke = threading.Event()
 
     def wait_a_minute() -> None:
-        progress.pause(60)
+        with pytest.raises(progress.RunCancelled):
+            progress.pause(60)
         woke.set()
 
     sleeper = threading.Thread(target=wait_a_minute)
@@ -136,3 +137,85 @@ def test_the_pacing_limiter_stops_waiting_on_a_stop_request(clock: Clock) -> Non
     progress.request_stop()
     waiting.join(10)
     assert not waiting.is_alive() and len(errors) == 1
+
+
+def _wait_in_a_worker(seconds: float = 3600) -> "tuple[threading.Thread, List[BaseException]]":
+    errors: List[BaseException] = []
+
+    def wait_an_hour() -> None:
+        try:
+            progress.wait(seconds, "a test wait")
+        except BaseException as exc:  # noqa: BLE001 - the test looks at what ended the wait
+            errors.append(exc)
+
+    worker = threading.Thread(target=wait_an_hour, daemon=True)
+    worker.start()
+    return worker, errors
+
+
+def test_a_wait_ends_when_the_main_thread_unwinds_a_keyboard_interrupt() -> None:
+    """A plain pipeline.run: Ctrl-C is a KeyboardInterrupt in the main thread only, which
+    then joins the extract workers; the worker's wait must see it and end."""
+    progress.reset()
+    worker, errors = _wait_in_a_worker()
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        worker.join(10)  # what ThreadPoolExecutor.shutdown does while the interrupt unwinds
+    assert not worker.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], progress.RunCancelled)
+
+
+def test_a_wait_ends_on_dlts_signal_flag() -> None:
+    from dlt.common.runtime import signals
+
+    progress.reset()
+    worker, errors = _wait_in_a_worker()
+    signals.set_received_signal(2)
+    signals.wake_all()
+    try:
+        worker.join(10)
+    finally:
+        signals.set_received_signal(0)
+    assert not worker.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], progress.RunCancelled)
+
+
+def test_a_long_wait_names_its_cause_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    progress.reset()
+    progress.wait(0.01, "short: not announced")
+    assert messages(caplog) == []
+    progress.announce_wait(3600, "because Zendesk answered 429 for /api/v2/groups with Retry-After: 3600", logging.WARNING)
+    assert messages(caplog) == [
+        "Waiting 3600 s because Zendesk answered 429 for /api/v2/groups with Retry-After: 3600;"
+        " the run goes on by itself (Ctrl-C stops it)."
+    ]
+
+
+def test_an_export_split_between_tables_counts_its_events_not_rows(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    origin = clock.now - 100 * DAY
+    rows = [{"id": i, "created_at": origin + i} for i in range(1217)]
+    progress.export_page("ticket_events", "created_at", time_paginator(origin + 20 * DAY), rows)
+    assert messages(caplog)[-1].startswith("ticket_comments + ticket_audits: 1,217 ticket events so far (1 page)")
+
+
+def test_one_row_is_one_row(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    paginator = SimpleNamespace(has_next_page=False)
+    progress.export_page("ticket_metric_events", "time", paginator, [{"id": 1, "time": clock.now - DAY}])
+    assert messages(caplog)[-1] == "ticket_metric_events: 1 row (1 page), export complete"
+
+
+def test_an_estimate_includes_the_export_limits_pace(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    """The first pages come at once (the window's allowance); the rest at 10 a minute."""
+    caplog.set_level(logging.INFO)
+    progress.export_pace(6.0)  # 10 requests per 60 s
+    origin = clock.now - 100 * DAY
+    rows = [{"id": i, "time": origin} for i in range(1000)]
+    progress.export_page("ticket_metric_events", "time", time_paginator(origin + 10 * DAY), rows)
+    clock.now += 0.5  # the second page came half a second later
+    progress.export_page("ticket_metric_events", "time", time_paginator(origin + 20 * DAY), rows)
+    # 2 pages covered 20 of just over 100 days: 9 pages left, at 6 s each rather than 0.5 s.
+    assert "about 9 pages left, 1 min at the current pace" in messages(caplog)[-1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -283,6 +284,48 @@ def test_an_unreadable_ledger_counts_as_empty(tmp_path: Path, fake_time: FakeTim
     budget.acquire("/api/v2/groups")
     assert fake_time.sleeps == []
     assert len(json.loads(path.read_text())["buckets"][ACCOUNT]) == 1
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param('{"buckets": []}', id="buckets-a-list"),
+        pytest.param('{"buckets": {"account": 5}}', id="slots-a-number"),
+        pytest.param('{"buckets": {"account": [["x", "a"]]}}', id="stamp-not-a-number"),
+        pytest.param('{"buckets": {"account": [[1000.0]]}}', id="slot-too-short"),
+        pytest.param("[1, 2, 3]", id="a-list"),
+    ],
+)
+def test_a_ledger_of_the_wrong_shape_counts_as_empty_with_one_warning(
+    tmp_path: Path, fake_time: FakeTime, content: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "acct.json"
+    path.write_text(content)
+    budget = budget_on(fake_time, account=1, ledger=RateLedger(path))
+    budget.acquire("/api/v2/groups")
+    fake_time.now += 120
+    budget.acquire("/api/v2/groups")
+    assert fake_time.sleeps == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"The rate-limit ledger {path} does not have the expected shape; counting it as empty"
+        " (pacing restarts from this run's requests)."
+    ]
+
+
+def test_slots_stamped_in_the_future_are_dropped_with_one_warning(
+    tmp_path: Path, fake_time: FakeTime, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The clock was set back by a long way since these were written.
+    path = tmp_path / "acct.json"
+    future = fake_time.now + 2_306_037_695
+    path.write_text(json.dumps({"buckets": {ACCOUNT: [[future, "a"], [future, "b"]]}}))
+    budget = budget_on(fake_time, account=1, ledger=RateLedger(path))
+    budget.acquire("/api/v2/groups")
+    assert fake_time.sleeps == []
+    assert [slot[1] for slot in json.loads(path.read_text())["buckets"][ACCOUNT]] != ["a", "b"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "stamped in the future (the clock was set back)" in warnings[0]
 
 
 def test_ledger_lives_under_dlt_data_dir_per_host(tmp_path: Path) -> None:

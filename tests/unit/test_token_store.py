@@ -84,9 +84,29 @@ def test_store_is_plain_json_with_a_version(store: TokenStore) -> None:
     assert data["refresh_token"] == OLD.refresh_token and data["expires_at"] == OLD.expires_at
 
 
-def test_default_path_is_under_the_home_dlt_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    assert TokenStore(DEFAULT_TOKEN_STORE_PATH).path == tmp_path / ".dlt" / "zendesk_tokens.json"
+def test_default_path_follows_dlts_data_dir_like_the_rate_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "data"))
+    assert TokenStore(DEFAULT_TOKEN_STORE_PATH).path == tmp_path / "data" / "zendesk_tokens.json"
+    assert TokenStore("~/.dlt/zendesk_tokens_acme.json").path == tmp_path / "data" / "zendesk_tokens_acme.json"
+    assert TokenStore("~/.dlt/my_tokens.json").path == tmp_path / "home" / ".dlt" / "my_tokens.json"  # chosen: kept
+
+
+def test_a_store_at_the_old_default_path_is_read_until_the_data_dir_holds_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "home" / ".dlt").mkdir(parents=True)
+    TokenStore(tmp_path / "home" / ".dlt" / "zendesk_tokens.json").save(OLD)  # written by an older release
+    store = TokenStore(DEFAULT_TOKEN_STORE_PATH)
+    loaded = store.load()
+    assert loaded is not None and loaded.refresh_token == OLD.refresh_token
+    assert [r.getMessage() for r in caplog.records if "earlier releases" in r.getMessage()] != []
+    store.save(NEW)
+    assert (tmp_path / "data" / "zendesk_tokens.json").is_file()
+    loaded = TokenStore(DEFAULT_TOKEN_STORE_PATH).load()
+    assert loaded is not None and loaded.refresh_token == NEW.refresh_token
 
 
 def test_empty_path_is_refused() -> None:

@@ -34,9 +34,11 @@ from tests.unit.token_server import (
     TokenRequest,
     assert_no_secrets,
 )
+from zendesk import progress
 from zendesk.authorize import exchange_code
 from zendesk.client import ZendeskClient
 from zendesk.errors import ZendeskApiError, ZendeskAuthError, ZendeskConfigError
+from zendesk.rate_limit import RateBudget
 from zendesk.token_store import TokenSet, TokenStore
 from zendesk.tokens import (
     CONNECT_ATTEMPTS,
@@ -181,12 +183,14 @@ def test_a_resend_after_retry_after_leaves_with_a_token_valid_at_send_time(
     zendesk_http.register_uri("GET", f"{API}/groups", [{"json": too_many}, {"json": server.api}])
     waited: List[float] = []
 
-    def sleep(seconds: float) -> None:
+    def sleep(seconds: float, *args: Any, **kwargs: Any) -> None:
         waited.append(seconds)
         clock.now += seconds
 
-    monkeypatch.setattr("time.sleep", sleep)
-    client = make_client(auth=make_auth(store, clock))
+    monkeypatch.setattr(progress, "wait", sleep)  # every wait of the client goes through it
+    budget = RateBudget(max_requests_per_minute=100_000, export_requests_per_minute=100_000)
+    # A Retry-After this long is waited out only with the cap raised above it.
+    client = ZendeskClient("https://acme.zendesk.com", make_auth(store, clock), budget, max_retry_after=3600)
     assert client.get("/groups")["groups"] == [{"id": 1}]
     assert waited == [2400]
     renewed = store.load()
