@@ -198,7 +198,8 @@ def test_an_export_split_between_tables_counts_its_events_not_rows(clock: Clock,
     origin = clock.now - 100 * DAY
     rows = [{"id": i, "created_at": origin + i} for i in range(1217)]
     progress.export_page("ticket_events", "created_at", time_paginator(origin + 20 * DAY), rows)
-    assert messages(caplog)[-1].startswith("ticket_comments + ticket_audits: 1,217 ticket events so far (1 page)")
+    assert messages(caplog)[-1].startswith(f"{progress.tables_of('ticket_events')}: 1,217 ticket events so far (1 page)")
+    assert progress.tables_of("ticket_events").startswith("ticket_comments + ticket_audits")
 
 
 def test_one_row_is_one_row(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
