@@ -37,6 +37,7 @@ from operator import itemgetter
 from typing import Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from .addons import addons_of
 from .generator import Account, Row, generate_account, iso, paused_gc
 from .ground_truth import build_ground_truth
 from .tables import ENDPOINT_TABLES, PAGE_SIZES, TABLES_BY_NAME, FakeTable, Paging, gated_templates, minimum_requests
@@ -557,6 +558,8 @@ class FakeZendesk:
             self._indexes["ticket_audits"].append(self.account.audits[len(self.account.audits) - len(summary["audits_created"]):])
             new_events = len(summary["ticket_metric_events_created"])
             self._indexes["ticket_metric_events"].append(self.account.ticket_metric_events[len(self.account.ticket_metric_events) - new_events:])
+            for table, rows in addons_of(self.account).mutate(seed, summary["stamp"]).items():
+                self._indexes[table].refile(rows)
             self._version += 1
         return summary
 
@@ -803,6 +806,8 @@ class FakeZendesk:
         view = self._view(table)
         if table.time_filtered:
             view = self._time_filtered(req, view)
+        if table.query_filter is not None:
+            view = _filtered(view, table.query_filter(req.pairs))
         if table.paging is Paging.CURSOR_LIST:
             return self._list(req, table.data_key, view)
         if table.paging is Paging.OFFSET_LIST:

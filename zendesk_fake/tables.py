@@ -14,7 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from .generator import Account, Row, iso_to_epoch
+from .addons import rows_of
+from .generator import Account, Row, iso, iso_to_epoch
 
 API = "/api/v2"
 
@@ -124,6 +125,25 @@ def comments(account: Account) -> List[Row]:
     ]
 
 
+#: A list's server-side filter: from the request's (name, value) pairs, which rows it keeps.
+QueryFilter = Callable[[List[Tuple[str, str]]], Callable[[Row], bool]]
+
+
+def created_since(pairs: List[Tuple[str, str]]) -> Callable[[Row], bool]:
+    """`/activities?since=<ISO 8601>`: rows created at or after it."""
+    since = dict(pairs).get("since", "")
+    return lambda row: row["created_at"] >= since
+
+
+def created_between(pairs: List[Tuple[str, str]]) -> Callable[[Row], bool]:
+    """`/audit_logs?filter[created_at][]=<from>&filter[created_at][]=<to>`: both ends included."""
+    bounds = [iso(iso_to_epoch(v.replace("Z", "+00:00"))) for k, v in pairs if k == "filter[created_at][]"]
+    if not bounds:
+        return lambda row: True
+    low, high = bounds[0], bounds[-1]
+    return lambda row: low <= row["created_at"] <= high
+
+
 def _attribute(name: str) -> Callable[[Account], List[Row]]:
     def rows(account: Account) -> List[Row]:
         return list(getattr(account, name))
@@ -160,6 +180,8 @@ class FakeTable:
     end_of_stream: bool = True
     #: `start_time`/`end_time` (epoch) narrow the list on the `satisfaction_time_field` switch.
     time_filtered: bool = False
+    #: The list's own query filter (None: the list takes no filter).
+    query_filter: Optional[QueryFilter] = None
 
     @property
     def template(self) -> str:
@@ -207,6 +229,25 @@ TABLES: Tuple[FakeTable, ...] = (
     FakeTable("tags", "/tags", "tags", C, ("-count", "name"), _a("tags"), key="name"),
     FakeTable("talk_phone_numbers", "/channels/voice/phone_numbers", "phone_numbers", O, ("id",),
               _a("phone_numbers")),
+    # Activity, add-ons and per-ticket tables (issue 18); rows in addons.py
+    FakeTable("suspended_tickets", "/suspended_tickets", "suspended_tickets", C, ("id",), rows_of("suspended_tickets")),
+    FakeTable("ticket_skips", "/skips", "skips", C, ("-id",), rows_of("ticket_skips")),
+    FakeTable("ticket_activities", "/activities", "activities", C, ("id",), rows_of("ticket_activities"),
+              query_filter=created_since),
+    FakeTable("audit_logs", "/audit_logs", "audit_logs", C, ("id",), rows_of("audit_logs"),
+              query_filter=created_between),
+    FakeTable("help_center_articles", "/help_center/incremental/articles", "articles", T, ("updated_at", "id"),
+              rows_of("help_center_articles"), end_of_stream=False),
+    FakeTable("help_center_sections", "/help_center/sections", "sections", C, ("position", "id"),
+              rows_of("help_center_sections")),
+    FakeTable("help_center_categories", "/help_center/categories", "categories", C, ("position", "id"),
+              rows_of("help_center_categories")),
+    FakeTable("community_posts", "/community/posts", "posts", C, ("id",), rows_of("community_posts")),
+    FakeTable("community_topics", "/community/topics", "topics", C, ("position", "id"), rows_of("community_topics")),
+    FakeTable("talk_calls", "/channels/voice/stats/incremental/calls", "calls", T, ("updated_at", "id"),
+              rows_of("talk_calls"), end_of_stream=False),
+    FakeTable("talk_legs", "/channels/voice/stats/incremental/legs", "legs", T, ("updated_at", "id"),
+              rows_of("talk_legs"), end_of_stream=False),
 )
 
 TABLES_BY_NAME: Dict[str, FakeTable] = {table.name: table for table in TABLES}

@@ -37,7 +37,7 @@ from . import run_safety
 from .errors import ZendeskConfigError
 from .rate_limit import EXPORT_SCOPES, RateBudget, account_budget
 from .resources import SourceContext, build_resources
-from .settings import TABLES, siblings
+from .settings import DEFAULT_TABLES, GROUPS, TABLES, siblings
 
 __all__ = [
     "zendesk_support",
@@ -85,16 +85,19 @@ def build_client(
 
 
 def select_tables(requested: Optional[Sequence[str]], audits_mode: str = "events") -> List[str]:
-    """Validate table names and add the siblings that share an export with them."""
+    """Validate table and group names (a group stands for its tables) and add the siblings
+    that share an export with them. Nothing requested: the tables loaded by default."""
     if not requested:
-        return list(TABLE_NAMES)
-    unknown = [name for name in requested if name not in TABLE_NAMES]
+        return list(DEFAULT_TABLES)
+    unknown = [name for name in requested if name not in TABLE_NAMES and name not in GROUPS]
     if unknown:
         raise ZendeskConfigError(
-            f"Unknown table(s): {', '.join(unknown)}. Choose from: {', '.join(TABLE_NAMES)}."
+            f"Unknown table(s): {', '.join(unknown)}. Choose from: {', '.join(TABLE_NAMES)};"
+            f" or the groups: {', '.join(GROUPS)}."
         )
+    named = [table for name in requested for table in GROUPS.get(name, (name,))]
     selected: List[str] = []
-    for name in requested:
+    for name in named:
         for table in siblings(name, audits_mode):
             if table not in selected:
                 selected.append(table)
@@ -161,9 +164,11 @@ def zendesk_support(
         deletions: How rows that vanished from Zendesk's small lists (groups, memberships,
             macros, ticket fields and forms) show: `hard` deletes them; `soft` keeps them
             with dlt's scd2 validity columns (`_dlt_valid_to` set when they vanished).
-        tables: Load only these tables (all when unset), with the siblings that share their
-            export added: `with_resources("tickets")` would read the ticket export and move
-            its cursor past changes that ticket_metrics then never gets.
+        tables: Load only these tables, with the siblings that share their export added:
+            `with_resources("tickets")` would read the ticket export and move its cursor
+            past changes that ticket_metrics then never gets. A group name (`activity`,
+            `help_center`, `talk`) stands for its tables. Unset: the tables on by default
+            (every table but the add-on products' and the activity tables).
 
     Returns:
         The resources, one per table (plus hidden export readers shared by sibling tables).

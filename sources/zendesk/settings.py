@@ -55,6 +55,9 @@ class ChangeDetection(str, Enum):
     SERVER_START_TIME = "server_start_time"  # the list filters on start_time server-side
     FINGERPRINT = "fingerprint"  # full scan; compare a content hash per id with the last run
     REPLACE = "replace"  # full scan; the table is replaced each run
+    #: rows never change once made: ask the list only for rows created since the cursor
+    #: (a server-side filter), or read it newest first and stop at the cursor
+    CREATED_SINCE = "created_since"
 
 
 #: "insert-only" is append semantics made idempotent: a row whose key is already loaded is
@@ -126,6 +129,16 @@ class TableSpec:
     start_time_lookback: int = 0
     #: Where the table comes from instead with `audits_mode="per_ticket"`.
     per_ticket: Optional[PerTicket] = None
+    #: Loaded when `tables` is unset. Off for add-on products (Help Center, Talk) and for
+    #: tables that cost more than a request per run when nothing changed; a caller names
+    #: them, or their `group`, in `tables`.
+    default: bool = True
+    #: A name `tables` accepts for every table of the group at once (see `GROUPS`).
+    group: Optional[str] = None
+    #: CREATED_SINCE: the query parameters that ask the list for the rows created from the
+    #: first epoch to the second (None: the list cannot filter; it is read newest first,
+    #: `endpoint.params` asking for that order, and the read stops at the cursor).
+    created_since: Optional[Callable[[int, int], Mapping[str, Any]]] = None
 
 
 def dlt_write_disposition(spec: TableSpec) -> Any:
@@ -158,8 +171,26 @@ TICKET_EVENTS_EXPORT = Endpoint(
 )
 
 
-def _list(path: str, data_key: str) -> Endpoint:
-    return Endpoint(path, data_key, Pagination.CURSOR_LIST, LIST_PAGE_SIZE)
+def _list(path: str, data_key: str, **params: str) -> Endpoint:
+    return Endpoint(path, data_key, Pagination.CURSOR_LIST, LIST_PAGE_SIZE, params=params)
+
+
+def _time_export(path: str, data_key: str) -> Endpoint:
+    """A time-based export ordered by `updated_at` (ISO 8601 text)."""
+    return Endpoint(path, data_key, Pagination.TIME_EXPORT, EXPORT_PAGE_SIZE, export_cursor="updated_at")
+
+
+def _iso(epoch: int) -> str:
+    return rows.epoch_to_iso(epoch)
+
+
+def _audit_log_range(start: int, end: int) -> Mapping[str, Any]:
+    """`/audit_logs` takes the creation range as two values of one parameter."""
+    return {"filter[created_at][]": [_iso(start), _iso(end)]}
+
+
+def _activities_since(start: int, end: int) -> Mapping[str, Any]:
+    return {"since": _iso(start)}
 
 
 #: ticket_metrics: a load replaces the metrics of every ticket it holds a row for, and
@@ -351,10 +382,142 @@ TABLES: Tuple[TableSpec, ...] = (
         "replace",
         ChangeDetection.REPLACE,
         plan_gated=True,
+        group="talk",
+    ),
+    # Activity, add-ons and per-ticket tables (issue 18)
+    TableSpec(
+        "suspended_tickets",
+        _list("/suspended_tickets", "suspended_tickets"),
+        "id",
+        "replace",
+        ChangeDetection.REPLACE,
+        # they leave the list when recovered or deleted: a replica holds the current list
+        default=False,
+        group="activity",
+    ),
+    TableSpec(
+        "ticket_skips",
+        # no time filter; newest first, the read stops at the last skip already loaded
+        _list("/skips", "skips", sort_order="desc"),
+        "id",
+        "insert-only",
+        ChangeDetection.CREATED_SINCE,
+        cursor="created_at",
+        default=False,
+        group="activity",
+    ),
+    TableSpec(
+        "ticket_activities",
+        _list("/activities", "activities"),
+        "id",
+        "insert-only",
+        ChangeDetection.CREATED_SINCE,
+        cursor="created_at",
+        default=False,
+        group="activity",
+        created_since=_activities_since,
+    ),
+    TableSpec(
+        "audit_logs",
+        _list("/audit_logs", "audit_logs"),
+        "id",
+        "insert-only",
+        ChangeDetection.CREATED_SINCE,
+        cursor="created_at",
+        plan_gated=True,  # Enterprise plans only
+        default=False,
+        group="activity",
+        created_since=_audit_log_range,
+    ),
+    TableSpec(
+        "help_center_articles",
+        _time_export("/help_center/incremental/articles", "articles"),
+        "id",
+        "merge",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="updated_at",
+        plan_gated=True,
+        default=False,
+        group="help_center",
+    ),
+    TableSpec(
+        "help_center_sections",
+        _list("/help_center/sections", "sections"),
+        "id",
+        "merge",
+        ChangeDetection.FINGERPRINT,
+        cursor="updated_at",
+        plan_gated=True,
+        default=False,
+        group="help_center",
+    ),
+    TableSpec(
+        "help_center_categories",
+        _list("/help_center/categories", "categories"),
+        "id",
+        "merge",
+        ChangeDetection.FINGERPRINT,
+        cursor="updated_at",
+        plan_gated=True,
+        default=False,
+        group="help_center",
+    ),
+    TableSpec(
+        "community_posts",
+        _list("/community/posts", "posts"),
+        "id",
+        "merge",
+        ChangeDetection.FINGERPRINT,
+        cursor="updated_at",
+        plan_gated=True,
+        default=False,
+        group="help_center",
+    ),
+    TableSpec(
+        "community_topics",
+        _list("/community/topics", "topics"),
+        "id",
+        "merge",
+        ChangeDetection.FINGERPRINT,
+        cursor="updated_at",
+        plan_gated=True,
+        default=False,
+        group="help_center",
+    ),
+    TableSpec(
+        "talk_calls",
+        _time_export("/channels/voice/stats/incremental/calls", "calls"),
+        "id",
+        "merge",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="updated_at",
+        plan_gated=True,
+        default=False,
+        group="talk",
+    ),
+    TableSpec(
+        "talk_legs",
+        _time_export("/channels/voice/stats/incremental/legs", "legs"),
+        "id",
+        "merge",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="updated_at",
+        plan_gated=True,
+        default=False,
+        group="talk",
     ),
 )
 
 TABLES_BY_NAME: Dict[str, TableSpec] = {spec.name: spec for spec in TABLES}
+
+#: Group name -> its tables, in registry order: `tables=["talk"]` selects them all.
+GROUPS: Dict[str, Tuple[str, ...]] = {
+    group: tuple(spec.name for spec in TABLES if spec.group == group)
+    for group in dict.fromkeys(spec.group for spec in TABLES if spec.group)
+}
+
+#: What a run loads when it names no tables.
+DEFAULT_TABLES: Tuple[str, ...] = tuple(spec.name for spec in TABLES if spec.default)
 
 #: Field-definition endpoints that type the custom columns, and whether a plan may lack
 #: them (user and organization fields need a Team plan or better; without them the

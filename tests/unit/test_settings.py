@@ -14,6 +14,7 @@ from zendesk.settings import (
     TABLES,
     TABLES_BY_NAME,
     FIELD_DEFINITIONS,
+    GROUPS,
     ChangeDetection,
     Pagination,
     dlt_write_disposition,
@@ -39,6 +40,17 @@ EXPECTED_TABLES = {
     "tags",
     "talk_phone_numbers",
     "ticket_audits",
+    "suspended_tickets",
+    "ticket_skips",
+    "ticket_activities",
+    "audit_logs",
+    "help_center_articles",
+    "help_center_sections",
+    "help_center_categories",
+    "community_posts",
+    "community_topics",
+    "talk_calls",
+    "talk_legs",
 }
 EXPORTS = (Pagination.CURSOR_EXPORT, Pagination.TIME_EXPORT)
 
@@ -58,6 +70,7 @@ def test_tables_are_the_documented_ones() -> None:
         *[
             pytest.param(name, "merge", id=name)
             for name in sorted(EXPECTED_TABLES - {"sla_policies", "tags", "talk_phone_numbers", "ticket_audits"})
+            if TABLES_BY_NAME[name].write_disposition == "merge"
         ],
         pytest.param("sla_policies", "replace", id="sla_policies"),
         pytest.param("tags", "replace", id="tags"),
@@ -156,14 +169,19 @@ def test_export_tables_are_the_incremental_ones() -> None:
         "ticket_metric_events",
         "users",
         "organizations",
+        "help_center_articles",
+        "talk_calls",
+        "talk_legs",
     }
     for name in exports:
-        assert TABLES_BY_NAME[name].endpoint.path.startswith("/incremental/")
+        assert "/incremental/" in TABLES_BY_NAME[name].endpoint.path
 
 
 def test_plan_gated_tables() -> None:
     gated = {s.name for s in TABLES if s.plan_gated}
-    assert gated == {"sla_policies", "ticket_forms", "satisfaction_ratings", "talk_phone_numbers"}
+    assert gated == {"sla_policies", "ticket_forms", "satisfaction_ratings", "audit_logs"} | {
+        s.name for s in TABLES if s.group in ("help_center", "talk")
+    }
 
 
 @pytest.mark.parametrize(
@@ -201,8 +219,34 @@ def test_state_holder(table: str, holder: Optional[str]) -> None:
 
 
 @pytest.mark.parametrize("requested", [pytest.param(None, id="none"), pytest.param([], id="empty")])
-def test_select_tables_default_is_every_table(requested: object) -> None:
-    assert select_tables(requested) == [spec.name for spec in TABLES]  # type: ignore[arg-type]
+def test_select_tables_default_is_every_default_table(requested: object) -> None:
+    assert select_tables(requested) == [spec.name for spec in TABLES if spec.default]  # type: ignore[arg-type]
+    assert "help_center_articles" not in select_tables(requested)  # type: ignore[arg-type]
+
+
+def test_add_on_products_are_off_by_default_and_grouped() -> None:
+    for spec in TABLES:
+        if spec.group in ("help_center", "talk") and spec.name != "talk_phone_numbers":
+            assert not spec.default and spec.plan_gated, spec.name
+    assert set(GROUPS) == {"activity", "help_center", "talk"}
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_select_tables_by_group(group: str) -> None:
+    assert select_tables([group]) == [spec.name for spec in TABLES if spec.group == group]
+
+
+def test_select_tables_mixes_groups_and_tables() -> None:
+    assert select_tables(["groups", "talk", "talk_calls"]) == ["groups", *GROUPS["talk"]]
+
+
+def test_unknown_name_lists_the_groups_too() -> None:
+    with pytest.raises(ZendeskConfigError) as info:
+        select_tables(["helpcenter"])
+    message = str(info.value)
+    assert "\n" not in message
+    assert "helpcenter" in message and "help_center_articles" in message
+    assert f"groups: {', '.join(GROUPS)}." in message
 
 
 def test_select_tables_unknown_name_lists_valid_names() -> None:
