@@ -232,7 +232,8 @@ class Addons:
             "source_locale": "en-us",
             "outdated": False,
             "parent_section_id": None,
-            "theme_template": "section_page",
+            "manageable_by": "managers",
+            "user_segment_id": None,
         }
         self.help_center_sections.append(row)
         return row
@@ -254,7 +255,6 @@ class Addons:
             "section_id": rng.pick(self.help_center_sections)["id"],
             "created_at": iso(when),
             "updated_at": iso(when),
-            "edited_at": iso(when),
             "name": title,
             "title": title,
             "source_locale": "en-us",
@@ -264,6 +264,7 @@ class Addons:
             "permission_group_id": 360_000_010,
             "user_segment_id": None,
             "label_names": rng.few(TAG_WORDS, 2),
+            "content_tag_ids": [],
             "body": f"<p>{title}: step by step.</p>",
         }
         self.help_center_articles.append(row)
@@ -279,7 +280,7 @@ class Addons:
             "description": f"{name} from our users",
             "position": position,
             "follower_count": rng.between(0, 200),
-            "manageable_by": "managers",
+            "community_id": 361_700_000_000,
             "user_segment_id": None,
             "created_at": iso(when),
             "updated_at": iso(when + rng.between(0, 30) * DAY),
@@ -324,24 +325,41 @@ class Addons:
             "created_at": iso(when),
             "updated_at": iso(when + talk + wait + 60),
             "agent_id": agent["id"] if talk else None,
+            "call_group_id": None,
+            "call_recording_consent": "always",
+            "call_recording_consent_action": None,
+            "call_recording_consent_keypress": None,
+            "callback": False,
+            "callback_source": None,
             "customer_id": customer["id"],
+            "customer_requested_voicemail": status == "voicemail",
             "ticket_id": self._ticket_id(rng),
             "direction": rng.pick(("inbound", "outbound")),
             "completion_status": status,
+            "consultation_time": 0,
             "duration": talk + wait,
             "talk_time": talk,
             "wait_time": wait,
             "hold_time": rng.between(0, 60) if talk else 0,
             "wrap_up_time": rng.between(0, 120) if talk else 0,
             "time_to_answer": wait if talk else None,
+            "exceeded_queue_wait_time": wait > 240,
             "minutes_billed": (talk + wait + 59) // 60,
             "call_charge": f"{(talk + wait) * 0.0022:.4f}",
+            "not_recording_time": 0,
+            "recording_time": talk,
+            "recording_control_interactions": 0,
             "voicemail": status == "voicemail",
             "outside_business_hours": rng.random() < 0.1,
-            "phone_number_id": phone["id"] if phone else None,
+            "overflowed": False,
+            "overflowed_to": None,
             "phone_number": phone["number"] if phone else None,
             "quality_issues": ["none"] if rng.random() < 0.9 else ["one_way_audio"],
             "ivr_action": None,
+            "ivr_destination_group_name": None,
+            "ivr_hops": None,
+            "ivr_routed_to": None,
+            "ivr_time_spent": None,
             "default_group": True,
         }
         self.talk_calls.append(row)
@@ -361,8 +379,19 @@ class Addons:
             "completion_status": call["completion_status"],
             "hold_time": call["hold_time"] if leg_type == "agent" else 0,
             "wrap_up_time": call["wrap_up_time"] if leg_type == "agent" else 0,
+            "talk_time": call["talk_time"],
+            "minutes_billed": call["minutes_billed"],
+            "call_charge": call["call_charge"] if leg_type == "customer" else "0.0000",
+            "available_via": "browser" if leg_type == "agent" else None,
             "conference_from": None,
+            "conference_time": None,
             "conference_to": None,
+            "consultation_from": None,
+            "consultation_time": None,
+            "consultation_to": None,
+            "forwarded_to": None,
+            "transferred_from": None,
+            "transferred_to": None,
             "quality_issues": call["quality_issues"],
             "created_at": call["created_at"],
             "updated_at": call["updated_at"],
@@ -387,7 +416,7 @@ class Addons:
             self._activity(rng, stamp)
             self._audit_log(rng, stamp)
         edited = rng.pick(self.help_center_articles)
-        edited.update(title=f"{edited['title']} (updated)", updated_at=when, edited_at=when)
+        edited.update(title=f"{edited['title']} (updated)", updated_at=when)
         moved_articles = [edited, self._article(rng, stamp)]
         renamed = self.help_center_sections[0]
         renamed.update(name=f"{renamed['name']} ✔", updated_at=when)

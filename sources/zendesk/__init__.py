@@ -1,4 +1,4 @@
-"""Zendesk Support source: 16 tables, incremental, with typed custom fields.
+"""Zendesk Support source: incremental tables, typed custom fields, add-on products by name.
 
 Tables (write disposition, key, change tracking):
 
@@ -13,8 +13,19 @@ Tables (write disposition, key, change tracking):
 - satisfaction_ratings (merge, id, updated_at via start_time);
 - sla_policies, talk_phone_numbers (replace, id) and tags (replace, name).
 
-Plan-gated tables (sla_policies, ticket_forms, satisfaction_ratings, talk_phone_numbers)
-are skipped with a warning when the account's plan does not include them.
+Off by default, loaded when named in `tables` by table or by group:
+
+- activity: suspended_tickets (replace, id), ticket_skips, ticket_activities and
+  audit_logs (merge insert-only, id, created_at: the lists are asked only for rows
+  created since the cursor; skips are read newest first up to it);
+- help_center: help_center_articles (merge, id, updated_at, from the incremental
+  articles export), help_center_sections, help_center_categories, community_posts,
+  community_topics (merge, id, full scan loaded only when something changed);
+- talk: talk_calls and talk_legs (merge, id, updated_at, from Talk's incremental exports),
+  with talk_phone_numbers.
+
+Plan-gated tables (sla_policies, ticket_forms, satisfaction_ratings, audit_logs, Help
+Center and Talk) are skipped with one warning when the account's plan does not include them.
 """
 
 from __future__ import annotations

@@ -42,6 +42,14 @@ ENDPOINT_FIXTURES: Dict[str, str] = {
     "/slas/policies": "sla_policies",
     "/tags": "tags",
     "/channels/voice/phone_numbers": "phone_numbers",
+    "/skips": "skips",
+    "/help_center/incremental/articles": "help_center_incremental_articles",
+    "/help_center/sections": "help_center_sections",
+    "/help_center/categories": "help_center_categories",
+    "/community/posts": "community_posts",
+    "/community/topics": "community_topics",
+    "/channels/voice/stats/incremental/calls": "talk_incremental_calls",
+    "/channels/voice/stats/incremental/legs": "talk_incremental_legs",
 }
 
 #: Time-based exports: (data key, the row field that orders the export).
@@ -49,6 +57,9 @@ TIME_EXPORTS: Dict[str, Tuple[str, str]] = {
     "/incremental/organizations": ("organizations", "updated_at"),
     "/incremental/ticket_events": ("ticket_events", "timestamp"),
     "/incremental/ticket_metric_events": ("ticket_metric_events", "time"),
+    "/help_center/incremental/articles": ("articles", "updated_at"),
+    "/channels/voice/stats/incremental/calls": ("calls", "updated_at"),
+    "/channels/voice/stats/incremental/legs": ("legs", "updated_at"),
 }
 
 CURSOR_EXPORTS: Dict[str, str] = {"/incremental/tickets/cursor": "tickets", "/incremental/users/cursor": "users"}

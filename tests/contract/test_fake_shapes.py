@@ -33,6 +33,14 @@ REQUESTS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "/slas/policies": ("sla_policies", {}),
     "/tags": ("tags", {"page[size]": 100}),
     "/channels/voice/phone_numbers": ("phone_numbers", {"per_page": 100}),
+    "/skips": ("skips", {"page[size]": 100, "sort_order": "desc"}),
+    "/help_center/incremental/articles": ("articles", {"start_time": 0, "per_page": 1000}),
+    "/help_center/sections": ("sections", {"page[size]": 100}),
+    "/help_center/categories": ("categories", {"page[size]": 100}),
+    "/community/posts": ("posts", {"page[size]": 100}),
+    "/community/topics": ("topics", {"page[size]": 100}),
+    "/channels/voice/stats/incremental/calls": ("calls", {"start_time": 0, "per_page": 1000}),
+    "/channels/voice/stats/incremental/legs": ("legs", {"start_time": 0, "per_page": 1000}),
 }
 
 #: Fields the fake sends that Zendesk's reference documents but none of the recorded or

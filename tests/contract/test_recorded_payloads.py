@@ -82,6 +82,14 @@ TABLES: Dict[str, Tuple[Callable[[], List[Row]], Set[str], Dict[str, str]]] = {
     "sla_policies": (_rows("sla_policies", "sla_policies"), set(), {}),
     "tags": (_rows("tags", "tags"), set(), {}),
     "talk_phone_numbers": (_rows("phone_numbers", "phone_numbers"), set(), {}),
+    "ticket_skips": (_rows("skips", "skips"), set(), {}),
+    "help_center_articles": (_rows("help_center_incremental_articles", "articles"), set(), {}),
+    "help_center_sections": (_rows("help_center_sections", "sections"), set(), {}),
+    "help_center_categories": (_rows("help_center_categories", "categories"), set(), {}),
+    "community_posts": (_rows("community_posts", "posts"), set(), {}),
+    "community_topics": (_rows("community_topics", "topics"), set(), {}),
+    "talk_calls": (_rows("talk_incremental_calls", "calls"), set(), {}),
+    "talk_legs": (_rows("talk_incremental_legs", "legs"), set(), {}),
 }
 
 #: Custom-field columns the recorded field definitions type, per table.
@@ -135,7 +143,7 @@ def _fields(rows: List[Row]) -> Dict[str, List[Any]]:
 @pytest.fixture
 def loaded(recorded: FixtureZendesk, make_pipeline: Callable[..., Any]) -> Any:
     pipeline = make_pipeline("recorded")
-    run_recorded(pipeline, recorded)
+    run_recorded(pipeline, recorded, tables=list(TABLES))
     return pipeline
 
 
@@ -268,7 +276,7 @@ def test_recorded_payloads_load_into_postgres(recorded: FixtureZendesk, make_pip
     dataset = f"zendesk_{uuid.uuid4().hex[:8]}"
     pipeline = make_pipeline(name="recorded_pg", destination=dlt.destinations.postgres(POSTGRES_URL), dataset=dataset)
     try:
-        run_recorded(pipeline, recorded)
+        run_recorded(pipeline, recorded, tables=list(TABLES))
         values = {v for (v,) in query(pipeline, "select value from {t:sla_policies__filter__any}")}
         assert values == {'["vip","enterprise"]', "true"}
         for table, (rows_of, _, _) in TABLES.items():
