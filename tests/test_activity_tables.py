@@ -1,8 +1,8 @@
-"""The tables that are off by default (activity, Help Center, Talk), end to end over HTTP
+"""The tables of the groups (activity, Help Center, Talk), end to end over HTTP
 from the fake Zendesk through the plain `pipeline.run(zendesk_support(tables=...))`, on
 DuckDB and PostgreSQL: row-exact after the first run, and again after a day of changes
-and deletions. Their list comes from the registry, so a new such table is tested here
-without an edit."""
+and deletions. Their list comes from the registry, so a new table in a group is tested
+here without an edit."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from tests.helpers import POSTGRES_URL, postgres_available, query, source_args
 from zendesk import zendesk_support
 from zendesk.settings import GROUPS, TABLES, TABLES_BY_NAME
 
-#: Every table a run loads only when asked for, by name or by group.
-OFF_BY_DEFAULT = [spec.name for spec in TABLES if not spec.default]
+#: Every table of a group: the activity tables and the add-on products' tables.
+GROUPED = [spec.name for spec in TABLES if spec.group]
 
 
 def _plain(value: Any) -> Any:
@@ -61,22 +61,22 @@ def _destinations() -> List[Any]:
 
 
 @pytest.mark.parametrize("destination", _destinations())
-def test_off_by_default_tables_load_row_exact_then_after_changes_and_deletions(
+def test_grouped_tables_load_row_exact_then_after_changes_and_deletions(
     fake: Any, make_pipeline: Callable[..., dlt.Pipeline], tmp_path: Any, destination: Callable[[Any], Any]
 ) -> None:
     dataset = f"activity_{uuid.uuid4().hex[:8]}"
     pipeline = make_pipeline("act", destination=destination(tmp_path), dataset=dataset)
     try:
-        pipeline.run(zendesk_support(**source_args(fake, tables=OFF_BY_DEFAULT))).raise_on_failed_jobs()
-        assert_row_exact(pipeline, fake.ground_truth(), OFF_BY_DEFAULT)
+        pipeline.run(zendesk_support(**source_args(fake, tables=GROUPED))).raise_on_failed_jobs()
+        assert_row_exact(pipeline, fake.ground_truth(), GROUPED)
         before = fake.ground_truth()
         fake.mutate(seed=5)
         after = fake.ground_truth()
         for table in ("suspended_tickets", "help_center_sections", "community_posts"):
             vanished = {r["id"] for r in before[table]} - {r["id"] for r in after[table]}
             assert vanished, f"the fake deleted no {table} row; the test would prove nothing"
-        pipeline.run(zendesk_support(**source_args(fake, tables=OFF_BY_DEFAULT))).raise_on_failed_jobs()
-        assert_row_exact(pipeline, after, OFF_BY_DEFAULT)
+        pipeline.run(zendesk_support(**source_args(fake, tables=GROUPED))).raise_on_failed_jobs()
+        assert_row_exact(pipeline, after, GROUPED)
     finally:
         if "postgres" in str(pipeline.destination.destination_name):
             with pipeline.sql_client() as client:

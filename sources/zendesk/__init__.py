@@ -13,11 +13,12 @@ Tables (write disposition, key, change tracking):
 - satisfaction_ratings (merge, id, updated_at via start_time);
 - sla_policies, talk_phone_numbers (replace, id) and tags (replace, name).
 
+- activity (group): suspended_tickets (replace, id), ticket_skips, ticket_activities and
+  audit_logs (merge insert-only, id, created_at: the lists are asked only for rows
+  created since the cursor; skips are read newest first up to it).
+
 Off by default, loaded when named in `tables` by table or by group:
 
-- activity: suspended_tickets (replace, id), ticket_skips, ticket_activities and
-  audit_logs (merge insert-only, id, created_at: the lists are asked only for rows
-  created since the cursor; skips are read newest first up to it);
 - help_center: help_center_articles (merge, id, updated_at, from the incremental
   articles export), help_center_sections, help_center_categories, community_posts,
   community_topics (merge, id, full scan loaded only when something changed);
@@ -179,7 +180,7 @@ def zendesk_support(
             `with_resources("tickets")` would read the ticket export and move its cursor
             past changes that ticket_metrics then never gets. A group name (`activity`,
             `help_center`, `talk`) stands for its tables. Unset: the tables on by default
-            (every table but the add-on products' and the activity tables).
+            (every table but the add-on products').
 
     Returns:
         The resources, one per table (plus hidden export readers shared by sibling tables).

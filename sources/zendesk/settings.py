@@ -129,9 +129,10 @@ class TableSpec:
     start_time_lookback: int = 0
     #: Where the table comes from instead with `audits_mode="per_ticket"`.
     per_ticket: Optional[PerTicket] = None
-    #: Loaded when `tables` is unset. Off for add-on products (Help Center, Talk) and for
-    #: tables that cost more than a request per run when nothing changed; a caller names
-    #: them, or their `group`, in `tables`.
+    #: Loaded when `tables` is unset: every table that costs at most one request a run
+    #: when nothing changed. Off for add-on products (Help Center, Talk), which most
+    #: accounts lack, and for tables that cost a request per changed ticket; a caller
+    #: names them, or their `group`, in `tables`.
     default: bool = True
     #: A name `tables` accepts for every table of the group at once (see `GROUPS`).
     group: Optional[str] = None
@@ -392,7 +393,7 @@ TABLES: Tuple[TableSpec, ...] = (
         "replace",
         ChangeDetection.REPLACE,
         # they leave the list when recovered or deleted: a replica holds the current list
-        default=False,
+        # (one request a run: Zendesk deletes them after 14 days, so the list stays short)
         group="activity",
     ),
     TableSpec(
@@ -403,7 +404,6 @@ TABLES: Tuple[TableSpec, ...] = (
         "insert-only",
         ChangeDetection.CREATED_SINCE,
         cursor="created_at",
-        default=False,
         group="activity",
     ),
     TableSpec(
@@ -413,7 +413,6 @@ TABLES: Tuple[TableSpec, ...] = (
         "insert-only",
         ChangeDetection.CREATED_SINCE,
         cursor="created_at",
-        default=False,
         group="activity",
         created_since=_activities_since,
     ),
@@ -425,7 +424,6 @@ TABLES: Tuple[TableSpec, ...] = (
         ChangeDetection.CREATED_SINCE,
         cursor="created_at",
         plan_gated=True,  # Enterprise plans only
-        default=False,
         group="activity",
         created_since=_audit_log_range,
     ),

@@ -29,7 +29,7 @@ COMPARED: Dict[str, Tuple[str, Sequence[str]]] = {
     "sla_policies": ("id", ("title", "position")),
     "tags": ("name", ("count",)),
     "talk_phone_numbers": ("id", ("number", "name")),
-    "suspended_tickets": ("id", ("subject", "cause", "ticket_id")),
+    "suspended_tickets": ("id", ("subject", "cause", "cause_id")),
     "ticket_skips": ("id", ("ticket_id", "user_id", "reason")),
     "ticket_activities": ("id", ("verb", "title", "user_id", "actor_id")),
     "audit_logs": ("id", ("action", "source_type", "source_id", "actor_id")),
