@@ -10,6 +10,7 @@ account's own `mutate` used, and returns the export rows whose timestamp moved.
 
 from __future__ import annotations
 
+import uuid
 from typing import Dict, List
 
 from .generator import DAY, SUBJECTS, TAG_WORDS, Account, IdCounter, Rng, Row, iso
@@ -39,6 +40,38 @@ CATEGORY_NAMES = ("Getting started", "Billing", "Troubleshooting 🛠")
 TOPIC_NAMES = ("Feature requests", "Tips and tricks", "Знакомство")
 CALL_STATUSES = ("completed", "abandoned_in_queue", "agent_declined", "voicemail")
 LEG_TYPES = ("customer", "agent", "external")
+
+
+def identities_of(account: Account, users: List[Row]) -> List[Row]:
+    """The identities of `users`: an e-mail address each, and a phone number for those
+    that have one. Derived from the user, so they change when the user does."""
+    rows: List[Row] = []
+    for user in users:
+        uid = user["id"]
+        kinds = [("email", user["email"], True, user["verified"])]
+        if user.get("phone"):
+            kinds.append(("phone_number", user["phone"], False, False))
+        for number, (kind, value, primary, verified) in enumerate(kinds, start=1):
+            iid = uid * 10 + number
+            rows.append({
+                "id": iid,
+                "url": f"{account.api}/users/{uid}/identities/{iid}.json",
+                "user_id": uid,
+                "type": kind,
+                "value": value,
+                "verified": verified,
+                "verified_at": user["created_at"] if verified else None,
+                "verification_method": "full" if verified else "none",
+                "primary": primary,
+                "deliverable_state": "deliverable",
+                "created_at": user["created_at"],
+                "updated_at": user["updated_at"],
+            })
+    return rows
+
+
+def all_identities(account: Account) -> List[Row]:
+    return identities_of(account, account.users)
 
 
 def addons_of(account: Account) -> "Addons":
@@ -87,6 +120,8 @@ class Addons:
         self.community_posts: List[Row] = []
         self.talk_calls: List[Row] = []
         self.talk_legs: List[Row] = []
+        self.side_conversation_events: List[Row] = []
+        self._rng = rng
         end = account.end
         for when in sorted(end - rng.between(1, 30 * DAY) for _ in range(6)):
             self._suspend(rng, when)
@@ -109,6 +144,8 @@ class Addons:
             self._post(rng, when)
         for when in sorted(end - rng.between(1, 200 * DAY) for _ in range(30)):
             self._call(rng, when)
+        for when in sorted(end - rng.between(2 * DAY, 200 * DAY) for _ in range(12)):
+            self._side_conversation(rng, when)
 
     # -- rows
 
@@ -403,10 +440,55 @@ class Addons:
         self.talk_legs.append(row)
         return row
 
+    def _participant(self, user: Row) -> Row:
+        return {"email": user["email"], "name": user["name"], "user_id": user["id"]}
+
+    def _side_event(self, rng: Rng, conversation: Row, kind: str, when: int, author: Row) -> Row:
+        event: Row = {
+            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "side_conversation_id": conversation["id"],
+            "ticket_id": conversation["ticket_id"],
+            "url": f"{self.api}/tickets/{conversation['ticket_id']}/side_conversations/{conversation['id']}",
+            "type": kind,
+            "via": "support",
+            "actor": self._participant(author),
+            "created_at": iso(when),
+        }
+        if kind == "update":
+            event["updates"] = {"state": "closed"}
+        else:
+            body = rng.pick(("Could you check the invoice?", "Escalating to the vendor.", "Done on our side ✔"))
+            event["message"] = {
+                "subject": conversation["subject"],
+                "preview_text": body,
+                "body": body,
+                "html_body": f"<p>{body}</p>",
+                "from": self._participant(author),
+                "to": [{"email": "partner@vendor.example.com", "name": None, "user_id": None}],
+                "via": "support",
+            }
+        self.side_conversation_events.append(event)
+        return event
+
+    def _side_conversation(self, rng: Rng, when: int) -> List[Row]:
+        """A side conversation on a ticket: created, answered, sometimes closed."""
+        conversation = {
+            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "ticket_id": self._ticket_id(rng),
+            "subject": f"Question about order {rng.between(1000, 9999)}",
+        }
+        agent = rng.pick(self.account.staff)
+        events = [self._side_event(rng, conversation, "create", when, agent)]
+        events.append(self._side_event(rng, conversation, "reply", when + rng.between(60, DAY), agent))
+        if rng.random() < 0.5:
+            events.append(self._side_event(rng, conversation, "update", when + DAY + 60, agent))
+        return events
+
     # -- changes
 
     def mutate(self, seed: int, stamp: int) -> Dict[str, List[Row]]:
-        """A day of work, stamped `stamp`: a suspended ticket recovered and a new one,
+        """A day of work, stamped `stamp`: a user's phone number (and so its identity)
+        removed, a suspended ticket recovered and a new one,
         new skips, activities and audit log entries, an article edited and one written,
         a section renamed and one deleted, a post edited, one deleted and one written, a
         call updated and a new one. Returns the export rows that moved, per table."""
@@ -439,8 +521,16 @@ class Addons:
         new_legs = [leg for leg in self.talk_legs if leg["call_id"] == new_call["id"]]
         for leg in new_legs:
             leg["created_at"] = leg["updated_at"] = when
+        side_events = self._side_conversation(rng, stamp)
+        for event in side_events:  # the whole conversation happened within the day's second
+            event["created_at"] = when
+        # a user's phone number is removed: the phone identity goes with it
+        unphoned = rng.pick([u for u in self.account.end_users if u.get("phone")] or self.account.end_users)
+        unphoned.update(phone=None, updated_at=when)
         return {
+            "users": [unphoned],
             "help_center_articles": moved_articles,
             "talk_calls": [call, new_call],
             "talk_legs": legs + new_legs,
+            "side_conversation_events": side_events,
         }

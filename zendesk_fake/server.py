@@ -558,8 +558,10 @@ class FakeZendesk:
             self._indexes["ticket_audits"].append(self.account.audits[len(self.account.audits) - len(summary["audits_created"]):])
             new_events = len(summary["ticket_metric_events_created"])
             self._indexes["ticket_metric_events"].append(self.account.ticket_metric_events[len(self.account.ticket_metric_events) - new_events:])
-            for table, rows in addons_of(self.account).mutate(seed, summary["stamp"]).items():
+            moved = addons_of(self.account).mutate(seed, summary["stamp"])
+            for table, rows in moved.items():
                 self._indexes[table].refile(rows)
+            summary["users_updated"] = sorted(set(summary["users_updated"]) | {u["id"] for u in moved["users"]})
             self._version += 1
         return summary
 
@@ -876,14 +878,19 @@ class FakeZendesk:
         stop = min(end, first + per_page)
         rows = [serialize(row) for row in index.rows[first:stop]]
         after = encode_export_cursor(index.keys[stop - 1] if stop > first else position)
-        return json_reply(200, {
+        payload: Dict[str, Any] = {
             table.data_key: rows,
             "after_url": self._link(req, ("start_time", "cursor"), cursor=after),
             "before_url": self._link(req, ("start_time", "cursor"), cursor=cursor),
             "after_cursor": after,
             "before_cursor": cursor,
             "end_of_stream": stop >= end,
-        })
+        }
+        includes = req.query.get("include", "").split(",")
+        for key, records in table.sideloads.items():
+            if key in includes:
+                payload[key] = records(self.account, index.rows[first:stop])
+        return json_reply(200, payload)
 
     def _export_page(self, req: Request) -> int:
         """Rows on this export page: `per_page`, or fewer with `export_page_rows`."""

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from .addons import rows_of
+from .addons import all_identities, identities_of, rows_of
 from .generator import Account, Row, iso, iso_to_epoch
 
 API = "/api/v2"
@@ -182,6 +183,8 @@ class FakeTable:
     time_filtered: bool = False
     #: The list's own query filter (None: the list takes no filter).
     query_filter: Optional[QueryFilter] = None
+    #: Side-loads (`include=<key>`): key -> the records to send with a page's rows.
+    sideloads: Mapping[str, Callable[[Account, List[Row]], List[Row]]] = field(default_factory=dict)
 
     @property
     def template(self) -> str:
@@ -189,9 +192,9 @@ class FakeTable:
         return API + self.path
 
     def index_key(self, row: Row) -> Tuple[int, int]:
-        """(epoch, id) of an export row, from its timestamp field."""
-        stamp = row[self.order[0]]
-        return (stamp if isinstance(stamp, int) else iso_to_epoch(stamp), row["id"])
+        """(epoch, id) of an export row, from its timestamp field (a UUID id as its number)."""
+        stamp, ident = row[self.order[0]], row["id"]
+        return (stamp if isinstance(stamp, int) else iso_to_epoch(stamp), ident if isinstance(ident, int) else uuid.UUID(ident).int)
 
     def sort_key(self, row: Row) -> Tuple[Any, ...]:
         return tuple(-row[f[1:]] if f.startswith("-") else row[f] for f in self.order)
@@ -212,7 +215,8 @@ TABLES: Tuple[FakeTable, ...] = (
               served_by="ticket_audits"),
     FakeTable("ticket_metric_events", "/incremental/ticket_metric_events", "ticket_metric_events", T, ("time", "id"),
               _a("ticket_metric_events"), end_of_stream=False),
-    FakeTable("users", "/incremental/users/cursor", "users", E, ("updated_at", "id"), _a("users")),
+    FakeTable("users", "/incremental/users/cursor", "users", E, ("updated_at", "id"), _a("users"),
+              sideloads={"identities": identities_of}),
     FakeTable("organizations", "/incremental/organizations", "organizations", T, ("updated_at", "id"),
               _a("organizations")),
     FakeTable("groups", "/groups", "groups", C, ("name", "id"), _a("groups")),
@@ -230,6 +234,8 @@ TABLES: Tuple[FakeTable, ...] = (
     FakeTable("talk_phone_numbers", "/channels/voice/phone_numbers", "phone_numbers", O, ("id",),
               _a("phone_numbers")),
     # Activity, add-ons and per-ticket tables (issue 18); rows in addons.py
+    FakeTable("user_identities", "/incremental/users/cursor", "users", E, ("id",), all_identities,
+              served_by="users"),
     FakeTable("suspended_tickets", "/suspended_tickets", "suspended_tickets", C, ("id",), rows_of("suspended_tickets")),
     FakeTable("ticket_skips", "/skips", "skips", C, ("-id",), rows_of("ticket_skips")),
     FakeTable("ticket_activities", "/activities", "activities", C, ("id",), rows_of("ticket_activities"),
@@ -244,6 +250,8 @@ TABLES: Tuple[FakeTable, ...] = (
               rows_of("help_center_categories")),
     FakeTable("community_posts", "/community/posts", "posts", C, ("id",), rows_of("community_posts")),
     FakeTable("community_topics", "/community/topics", "topics", C, ("position", "id"), rows_of("community_topics")),
+    FakeTable("side_conversation_events", "/tickets/side_conversations/events", "events", T, ("created_at", "id"),
+              rows_of("side_conversation_events"), end_of_stream=False),
     FakeTable("talk_calls", "/channels/voice/stats/incremental/calls", "calls", T, ("updated_at", "id"),
               rows_of("talk_calls"), end_of_stream=False),
     FakeTable("talk_legs", "/channels/voice/stats/incremental/legs", "legs", T, ("updated_at", "id"),

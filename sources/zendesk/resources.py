@@ -35,8 +35,14 @@ from . import progress
 from .client import ZendeskClient
 from .custom_fields import SOURCE_ATTRIBUTE, FieldCatalog
 from .errors import TableUnavailable
-from .paginators import CursorExportPaginator, TimeExportPaginator, list_paginator, list_params
-from .rows import Row, epoch_to_iso, iso_to_epoch, with_json_values
+from .paginators import (
+    CursorExportPaginator,
+    SideloadingCursorExportPaginator,
+    TimeExportPaginator,
+    list_paginator,
+    list_params,
+)
+from .rows import Row, epoch_to_iso, iso_to_epoch, with_json_values, with_sideloads
 from .settings import (
     EXPORT_MIN_AGE_SECONDS,
     FIELD_DEFINITIONS,
@@ -248,6 +254,8 @@ def _export_pages(
         return
     params = {"per_page": endpoint.page_size, **endpoint.params}
     for page in ctx.client.pages(endpoint, paginator, params, table=name, plan_gated=plan_gated):
+        if endpoint.sideloads:
+            page = with_sideloads(page, paginator.sideloaded, endpoint.sideloads)  # type: ignore[attr-defined]
         pages += 1
         progress.export_page(name, endpoint.export_cursor, paginator, page)
         if page:
@@ -266,6 +274,9 @@ def cursor_export_pages(
     state = dlt.current.resource_state()
     start = ctx.export_start(iso_to_epoch(cursor.start_value))
     paginator = CursorExportPaginator(start_time=start, cursor=state.get("after_cursor"))
+    if endpoint.sideloads:
+        keys = [key for key, _ in endpoint.sideloads]
+        paginator = SideloadingCursorExportPaginator(start, state.get("after_cursor"), keys)
     try:
         yield from _export_pages(ctx, name, endpoint, paginator, plan_gated)
     finally:

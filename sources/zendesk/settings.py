@@ -79,6 +79,9 @@ class Endpoint:
     export_cursor: Optional[str] = None
     #: The export cursor is an epoch number (otherwise ISO 8601 text).
     epoch_cursor: bool = False
+    #: Records the pages side-load (`include=`): (the payload's key, the field naming the
+    #: record they belong to). The reader hands each record its own under that key.
+    sideloads: Tuple[Tuple[str, str], ...] = ()
 
 
 CustomFieldKind = Literal["ticket", "user", "organization"]
@@ -170,6 +173,27 @@ TICKET_EVENTS_EXPORT = Endpoint(
     export_cursor="timestamp",
     epoch_cursor=True,
 )
+
+
+#: The user export, with every user's identities side-loaded (no extra request).
+USERS_EXPORT = Endpoint(
+    path="/incremental/users/cursor",
+    data_key="users",
+    pagination=Pagination.CURSOR_EXPORT,
+    page_size=EXPORT_PAGE_SIZE,
+    params={"include": "identities"},
+    export_cursor="updated_at",
+    sideloads=(("identities", "user_id"),),
+)
+
+#: user_identities: every export of a user carries all its identities, so a load replaces
+#: the identities of each user it holds a row for (a removed identity goes); a user left
+#: with none sends a tombstone (`rows.user_identities`), filtered out before it is stored.
+USER_IDENTITIES_MERGE = {
+    "strategy": "delete-insert",
+    "destination_scope": "user_id IN (SELECT user_id FROM {staging_table})",
+    "source_filter": "id > 0",
+}
 
 
 def _list(path: str, data_key: str, **params: str) -> Endpoint:
@@ -273,18 +297,13 @@ TABLES: Tuple[TableSpec, ...] = (
     ),
     TableSpec(
         "users",
-        Endpoint(
-            "/incremental/users/cursor",
-            "users",
-            Pagination.CURSOR_EXPORT,
-            EXPORT_PAGE_SIZE,
-            export_cursor="updated_at",
-        ),
+        USERS_EXPORT,
         "id",
         "merge",
         ChangeDetection.EXPORT_CURSOR,
         cursor="updated_at",
         reader="user_export",
+        rows=rows.users,
         custom_fields="user",
     ),
     TableSpec(
@@ -387,6 +406,18 @@ TABLES: Tuple[TableSpec, ...] = (
     ),
     # Activity, add-ons and per-ticket tables (issue 18)
     TableSpec(
+        "user_identities",
+        USERS_EXPORT,
+        "id",
+        "merge",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="updated_at",
+        reader="user_export",
+        rows=rows.user_identities,
+        merge_hints=USER_IDENTITIES_MERGE,
+        group="activity",
+    ),
+    TableSpec(
         "suspended_tickets",
         _list("/suspended_tickets", "suspended_tickets"),
         "id",
@@ -426,6 +457,25 @@ TABLES: Tuple[TableSpec, ...] = (
         plan_gated=True,  # Enterprise plans only
         group="activity",
         created_since=_audit_log_range,
+    ),
+    TableSpec(
+        "side_conversation_events",
+        # Zendesk's bulk export of every side conversation's messages and state changes,
+        # instead of a request per ticket (and one more per side conversation)
+        Endpoint(
+            "/tickets/side_conversations/events",
+            "events",
+            Pagination.TIME_EXPORT,
+            EXPORT_PAGE_SIZE,
+            export_cursor="created_at",
+        ),
+        "id",
+        "insert-only",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="created_at",
+        plan_gated=True,  # side conversations need the Collaboration add-on or Suite Professional
+        immutable_rows=True,
+        group="activity",
     ),
     TableSpec(
         "help_center_articles",

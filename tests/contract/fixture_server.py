@@ -46,6 +46,7 @@ ENDPOINT_FIXTURES: Dict[str, str] = {
     "/suspended_tickets": "suspended_tickets",
     "/activities": "activities",
     "/audit_logs": "audit_logs",
+    "/tickets/side_conversations/events": "side_conversation_events",
     "/help_center/incremental/articles": "help_center_incremental_articles",
     "/help_center/sections": "help_center_sections",
     "/help_center/categories": "help_center_categories",
@@ -61,6 +62,7 @@ TIME_EXPORTS: Dict[str, Tuple[str, str]] = {
     "/incremental/ticket_events": ("ticket_events", "timestamp"),
     "/incremental/ticket_metric_events": ("ticket_metric_events", "time"),
     "/help_center/incremental/articles": ("articles", "updated_at"),
+    "/tickets/side_conversations/events": ("events", "created_at"),
     "/channels/voice/stats/incremental/calls": ("calls", "updated_at"),
     "/channels/voice/stats/incremental/legs": ("legs", "updated_at"),
 }

@@ -120,9 +120,12 @@ class Replica:
             t.data_key: 0 for t in TABLES if t.paging is Paging.TIME_EXPORT and t.served_by is None
         }
 
-    def _cursor_export(self, name: str, path: str, **params: Any) -> List[Row]:
+    def _cursor_export(self, name: str, path: str, sideloaded: Optional[Dict[str, List[Row]]] = None,
+                       **params: Any) -> List[Row]:
         where = {"cursor": self.cursors[name]} if self.cursors[name] else {"start_time": 0}
-        rows, self.cursors[name] = walk_cursor_export(self.session, self.fake.base_url + path, name, **where, **params)
+        rows, self.cursors[name] = walk_cursor_export(
+            self.session, self.fake.base_url + path, name, sideloaded, **where, **params
+        )
         return rows
 
     def _time_export(self, name: str, path: str, **params: Any) -> List[Row]:
@@ -130,7 +133,8 @@ class Replica:
                                                start_time=self.end_times[name], per_page=50, **params) for r in page]
         if rows:
             self.end_times[name] = max(self.end_times[name], max(
-                r["timestamp"] if name == "ticket_events" else iso_to_epoch(r.get("time") or r["updated_at"]) for r in rows))
+                r["timestamp"] if name == "ticket_events" else iso_to_epoch(r.get("time") or r.get("updated_at") or r["created_at"])
+                for r in rows))
         return rows
 
     def sync(self) -> None:
@@ -143,7 +147,12 @@ class Replica:
                 t["ticket_metrics"] = {k: m for k, m in t["ticket_metrics"].items() if m["ticket_id"] != ticket["id"]}
             elif metric_set is not None:
                 t["ticket_metrics"][metric_set["id"]] = metric_set
-        t["users"].update((u["id"], u) for u in self._cursor_export("users", "/api/v2/incremental/users/cursor", per_page=30))
+        sideloaded: Dict[str, List[Row]] = {"identities": []}
+        users = self._cursor_export("users", "/api/v2/incremental/users/cursor", sideloaded, include="identities", per_page=30)
+        t["users"].update((u["id"], u) for u in users)
+        exported = {u["id"] for u in users}
+        t["user_identities"] = {k: i for k, i in t["user_identities"].items() if i["user_id"] not in exported}
+        t["user_identities"].update((i["id"], i) for i in sideloaded["identities"])
         t["organizations"].update((o["id"], o) for o in self._time_export("organizations", "/api/v2/incremental/organizations"))
         t["ticket_metric_events"].update((e["id"], e) for e in self._time_export("ticket_metric_events", "/api/v2/incremental/ticket_metric_events"))
         for event in self._time_export("ticket_events", "/api/v2/incremental/ticket_events", include="comment_events"):

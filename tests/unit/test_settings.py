@@ -40,10 +40,12 @@ EXPECTED_TABLES = {
     "tags",
     "talk_phone_numbers",
     "ticket_audits",
+    "user_identities",
     "suspended_tickets",
     "ticket_skips",
     "ticket_activities",
     "audit_logs",
+    "side_conversation_events",
     "help_center_articles",
     "help_center_sections",
     "help_center_categories",
@@ -168,18 +170,20 @@ def test_export_tables_are_the_incremental_ones() -> None:
         "ticket_audits",
         "ticket_metric_events",
         "users",
+        "user_identities",
         "organizations",
         "help_center_articles",
         "talk_calls",
         "talk_legs",
+        "side_conversation_events",
     }
     for name in exports:
-        assert "/incremental/" in TABLES_BY_NAME[name].endpoint.path
+        assert "/incremental/" in TABLES_BY_NAME[name].endpoint.path or name == "side_conversation_events"
 
 
 def test_plan_gated_tables() -> None:
     gated = {s.name for s in TABLES if s.plan_gated}
-    assert gated == {"sla_policies", "ticket_forms", "satisfaction_ratings", "audit_logs"} | {
+    assert gated == {"sla_policies", "ticket_forms", "satisfaction_ratings", "audit_logs", "side_conversation_events"} | {
         s.name for s in TABLES if s.group in ("help_center", "talk")
     }
 
@@ -191,7 +195,7 @@ def test_plan_gated_tables() -> None:
         pytest.param("ticket_metrics", ("tickets", "ticket_metrics"), id="ticket_metrics"),
         pytest.param("ticket_comments", ("ticket_comments", "ticket_audits"), id="ticket_comments"),
         pytest.param("ticket_audits", ("ticket_comments", "ticket_audits"), id="ticket_audits"),
-        pytest.param("users", ("users",), id="users-alone"),
+        pytest.param("users", ("users", "user_identities"), id="users-with-identities"),
         pytest.param("groups", ("groups",), id="groups-alone"),
     ],
 )
@@ -233,7 +237,10 @@ def test_add_on_products_are_off_by_default_and_grouped() -> None:
 
 @pytest.mark.parametrize("group", sorted(GROUPS))
 def test_select_tables_by_group(group: str) -> None:
-    assert select_tables([group]) == [spec.name for spec in TABLES if spec.group == group]
+    """A group selects its tables, and the siblings they share an export with."""
+    selected = select_tables([group])
+    assert [t for t in selected if t in GROUPS[group]] == [spec.name for spec in TABLES if spec.group == group]
+    assert set(selected) - set(GROUPS[group]) == {s for t in GROUPS[group] for s in siblings(t)} - set(GROUPS[group])
 
 
 def test_select_tables_mixes_groups_and_tables() -> None:
