@@ -13,9 +13,12 @@ Tables (write disposition, key, change tracking):
 - satisfaction_ratings (merge, id, updated_at via start_time);
 - sla_policies, talk_phone_numbers (replace, id) and tags (replace, name).
 
-- activity (group): suspended_tickets (replace, id), ticket_skips, ticket_activities and
-  audit_logs (merge insert-only, id, created_at: the lists are asked only for rows
-  created since the cursor; skips are read newest first up to it).
+- activity (group): user_identities (merge, id; side-loaded with the user export, a
+  user's identities replaced whenever the user changes), suspended_tickets (replace, id),
+  ticket_skips, ticket_activities and audit_logs (merge insert-only, id, created_at: the
+  lists are asked only for rows created since the cursor; skips are read newest first up
+  to it), side_conversation_events (merge insert-only, id, created_at, from Zendesk's
+  incremental side conversation event export).
 
 Off by default, loaded when named in `tables` by table or by group:
 
@@ -25,8 +28,8 @@ Off by default, loaded when named in `tables` by table or by group:
 - talk: talk_calls and talk_legs (merge, id, updated_at, from Talk's incremental exports),
   with talk_phone_numbers.
 
-Plan-gated tables (sla_policies, ticket_forms, satisfaction_ratings, audit_logs, Help
-Center and Talk) are skipped with one warning when the account's plan does not include them.
+Plan-gated tables (sla_policies, ticket_forms, satisfaction_ratings, audit_logs,
+side_conversation_events, Help Center and Talk) are skipped with one warning when the account's plan does not include them.
 """
 
 from __future__ import annotations
