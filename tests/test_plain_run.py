@@ -75,8 +75,11 @@ def export_pages(fake: Any) -> int:
 
 
 def assert_no_key_twice(pipeline: dlt.Pipeline) -> None:
+    loaded = select_tables(None)
     for spec in TABLES:
         table, pk = spec.name, spec.primary_key
+        if table not in loaded:
+            continue
         duplicated = query(pipeline, f"select {pk} from {{t:{table}}} group by {pk} having count(*) > 1")
         assert duplicated == [], f"{table}: {pk}s loaded twice: {duplicated[:5]}"
 

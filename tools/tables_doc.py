@@ -41,6 +41,10 @@ CHANGES = {
         " otherwise the list is merged and rows gone from Zendesk are deleted (`deletions=\"soft\"` keeps them, closed)"
     ),
     ChangeDetection.REPLACE: "full scan; the table is replaced each run",
+    ChangeDetection.CREATED_SINCE: (
+        "the list is asked only for rows created since the stored cursor (or read newest first"
+        " up to it); rows never change once created"
+    ),
 }
 
 
@@ -84,6 +88,8 @@ def section(spec: TableSpec) -> List[str]:
         f"- change tracking: {CHANGES[spec.change_detection]}"
         + (f"; replication key `{spec.cursor}`" if spec.cursor else ""),
         f"- plan-gated: {'yes: a 403 or 404 skips the table with one warning' if spec.plan_gated else 'no'}",
+        f"- loaded by default: {'yes' if spec.default else 'no: name it (or its group) in `tables`'}"
+        + (f"; group `{spec.group}`" if spec.group else ""),
         f"- requests a run: {request_cost(spec)}",
     ]
     if spec.per_parent is not None:

@@ -37,6 +37,7 @@ from operator import itemgetter
 from typing import Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from .addons import addons_of
 from .generator import Account, Row, generate_account, iso, paused_gc
 from .ground_truth import build_ground_truth
 from .tables import DATA_TABLES, ENDPOINT_TABLES, PAGE_SIZES, TABLES_BY_NAME, FakeTable, Paging, gated_templates, minimum_requests
@@ -591,6 +592,10 @@ class FakeZendesk:
             self._indexes["ticket_audits"].append(self.account.audits[len(self.account.audits) - len(summary["audits_created"]):])
             new_events = len(summary["ticket_metric_events_created"])
             self._indexes["ticket_metric_events"].append(self.account.ticket_metric_events[len(self.account.ticket_metric_events) - new_events:])
+            moved = addons_of(self.account).mutate(seed, summary["stamp"])
+            for table, rows in moved.items():
+                self._indexes[table].refile(rows)
+            summary["users_updated"] = sorted(set(summary["users_updated"]) | {u["id"] for u in moved["users"]})
             self._version += 1
         return summary
 
@@ -855,6 +860,8 @@ class FakeZendesk:
             view = self._children(req, table, view)
         if table.time_filtered:
             view = self._time_filtered(req, view)
+        if table.query_filter is not None:
+            view = _filtered(view, table.query_filter(req.pairs))
         if table.paging is Paging.CURSOR_LIST:
             return self._list(req, table.data_key, view)
         if table.paging is Paging.OFFSET_LIST:
@@ -958,14 +965,19 @@ class FakeZendesk:
         stop = min(end, first + per_page)
         rows = [serialize(row) for row in index.rows[first:stop]]
         after = encode_export_cursor(index.keys[stop - 1] if stop > first else position)
-        return json_reply(200, {
+        payload: Dict[str, Any] = {
             table.data_key: rows,
             "after_url": self._link(req, ("start_time", "cursor"), cursor=after),
             "before_url": self._link(req, ("start_time", "cursor"), cursor=cursor),
             "after_cursor": after,
             "before_cursor": cursor,
             "end_of_stream": stop >= end,
-        })
+        }
+        includes = req.query.get("include", "").split(",")
+        for key, records in table.sideloads.items():
+            if key in includes:
+                payload[key] = records(self.account, index.rows[first:stop])
+        return json_reply(200, payload)
 
     def _export_page(self, req: Request) -> int:
         """Rows on this export page: `per_page`, or fewer with `export_page_rows`."""

@@ -12,10 +12,12 @@ from __future__ import annotations
 import enum
 import json
 import math
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from .generator import Account, Row, iso_to_epoch
+from .addons import all_identities, identities_of, rows_of
+from .generator import Account, Row, iso, iso_to_epoch
 
 API = "/api/v2"
 
@@ -165,6 +167,23 @@ def tag_history(account: Account) -> List[Row]:
         for tag, change in [(t, "added") for t in sorted(new - old)] + [(t, "removed") for t in sorted(old - new)]:
             rows.append({**_change_columns(audit, event, tag), "tag": tag, "change": change})
     return rows
+#: A list's server-side filter: from the request's (name, value) pairs, which rows it keeps.
+QueryFilter = Callable[[List[Tuple[str, str]]], Callable[[Row], bool]]
+
+
+def created_since(pairs: List[Tuple[str, str]]) -> Callable[[Row], bool]:
+    """`/activities?since=<ISO 8601>`: rows created at or after it."""
+    since = dict(pairs).get("since", "")
+    return lambda row: row["created_at"] >= since
+
+
+def created_between(pairs: List[Tuple[str, str]]) -> Callable[[Row], bool]:
+    """`/audit_logs?filter[created_at][]=<from>&filter[created_at][]=<to>`: both ends included."""
+    bounds = [iso(iso_to_epoch(v.replace("Z", "+00:00"))) for k, v in pairs if k == "filter[created_at][]"]
+    if not bounds:
+        return lambda row: True
+    low, high = bounds[0], bounds[-1]
+    return lambda row: low <= row["created_at"] <= high
 
 
 def _attribute(name: str) -> Callable[[Account], List[Row]]:
@@ -230,6 +249,10 @@ class FakeTable:
     end_of_stream: bool = True
     #: `start_time`/`end_time` (epoch) narrow the list on the `satisfaction_time_field` switch.
     time_filtered: bool = False
+    #: The list's own query filter (None: the list takes no filter).
+    query_filter: Optional[QueryFilter] = None
+    #: Side-loads (`include=<key>`): key -> the records to send with a page's rows.
+    sideloads: Mapping[str, Callable[[Account, List[Row]], List[Row]]] = field(default_factory=dict)
 
     @property
     def parent(self) -> Optional[Tuple[str, str]]:
@@ -242,9 +265,9 @@ class FakeTable:
         return API + self.path
 
     def index_key(self, row: Row) -> Tuple[int, int]:
-        """(epoch, id) of an export row, from its timestamp field."""
-        stamp = row[self.order[0]]
-        return (stamp if isinstance(stamp, int) else iso_to_epoch(stamp), row["id"])
+        """(epoch, id) of an export row, from its timestamp field (a UUID id as its number)."""
+        stamp, ident = row[self.order[0]], row["id"]
+        return (stamp if isinstance(stamp, int) else iso_to_epoch(stamp), ident if isinstance(ident, int) else uuid.UUID(ident).int)
 
     def sort_key(self, row: Row) -> Tuple[Any, ...]:
         return tuple(-row[f[1:]] if f.startswith("-") else row[f] for f in self.order)
@@ -265,7 +288,8 @@ TABLES: Tuple[FakeTable, ...] = (
               served_by="ticket_audits"),
     FakeTable("ticket_metric_events", "/incremental/ticket_metric_events", "ticket_metric_events", T, ("time", "id"),
               _a("ticket_metric_events"), end_of_stream=False),
-    FakeTable("users", "/incremental/users/cursor", "users", E, ("updated_at", "id"), _a("users")),
+    FakeTable("users", "/incremental/users/cursor", "users", E, ("updated_at", "id"), _a("users"),
+              sideloads={"identities": identities_of}),
     FakeTable("organizations", "/incremental/organizations", "organizations", T, ("updated_at", "id"),
               _a("organizations")),
     FakeTable("groups", "/groups", "groups", C, ("name", "id"), _a("groups")),
@@ -309,6 +333,29 @@ TABLES: Tuple[FakeTable, ...] = (
               served_by="ticket_audits"),
     FakeTable("ticket_tag_history", "/incremental/ticket_events", "ticket_events", T, ("id",), tag_history,
               served_by="ticket_audits"),
+    # Activity, add-ons and per-ticket tables (issue 18); rows in addons.py
+    FakeTable("user_identities", "/incremental/users/cursor", "users", E, ("id",), all_identities,
+              served_by="users"),
+    FakeTable("suspended_tickets", "/suspended_tickets", "suspended_tickets", C, ("id",), rows_of("suspended_tickets")),
+    FakeTable("ticket_skips", "/skips", "skips", C, ("-id",), rows_of("ticket_skips")),
+    FakeTable("ticket_activities", "/activities", "activities", C, ("id",), rows_of("ticket_activities"),
+              query_filter=created_since),
+    FakeTable("audit_logs", "/audit_logs", "audit_logs", C, ("id",), rows_of("audit_logs"),
+              query_filter=created_between),
+    FakeTable("help_center_articles", "/help_center/incremental/articles", "articles", T, ("updated_at", "id"),
+              rows_of("help_center_articles"), end_of_stream=False),
+    FakeTable("help_center_sections", "/help_center/sections", "sections", C, ("position", "id"),
+              rows_of("help_center_sections")),
+    FakeTable("help_center_categories", "/help_center/categories", "categories", C, ("position", "id"),
+              rows_of("help_center_categories")),
+    FakeTable("community_posts", "/community/posts", "posts", C, ("id",), rows_of("community_posts")),
+    FakeTable("community_topics", "/community/topics", "topics", C, ("position", "id"), rows_of("community_topics")),
+    FakeTable("side_conversation_events", "/tickets/side_conversations/events", "events", T, ("created_at", "id"),
+              rows_of("side_conversation_events"), end_of_stream=False),
+    FakeTable("talk_calls", "/channels/voice/stats/incremental/calls", "calls", T, ("updated_at", "id"),
+              rows_of("talk_calls"), end_of_stream=False),
+    FakeTable("talk_legs", "/channels/voice/stats/incremental/legs", "legs", T, ("updated_at", "id"),
+              rows_of("talk_legs"), end_of_stream=False),
 )
 
 TABLES_BY_NAME: Dict[str, FakeTable] = {table.name: table for table in TABLES}

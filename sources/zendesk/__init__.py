@@ -1,5 +1,5 @@
-"""Zendesk Support source: incremental tables, typed custom fields, field and tag history
-(docs/tables.md lists every table).
+"""Zendesk Support source: incremental tables, typed custom fields, field and tag history,
+add-on products by name (docs/tables.md lists every table).
 
 Tables (write disposition, key, change tracking):
 
@@ -17,8 +17,24 @@ Tables (write disposition, key, change tracking):
 - satisfaction_ratings (merge, id, updated_at via start_time);
 - sla_policies, talk_phone_numbers (replace, id) and tags (replace, name).
 
-Plan-gated tables (sla_policies, ticket_forms, satisfaction_ratings, talk_phone_numbers,
-custom_roles, schedules, ...) are skipped with a warning when the account's plan does not include them.
+- activity (group): user_identities (merge, id; side-loaded with the user export, a
+  user's identities replaced whenever the user changes), suspended_tickets (replace, id),
+  ticket_skips, ticket_activities and audit_logs (merge insert-only, id, created_at: the
+  lists are asked only for rows created since the cursor; skips are read newest first up
+  to it), side_conversation_events (merge insert-only, id, created_at, from Zendesk's
+  incremental side conversation event export).
+
+Off by default, loaded when named in `tables` by table or by group:
+
+- help_center: help_center_articles (merge, id, updated_at, from the incremental
+  articles export), help_center_sections, help_center_categories, community_posts,
+  community_topics (merge, id, full scan loaded only when something changed);
+- talk: talk_calls and talk_legs (merge, id, updated_at, from Talk's incremental exports),
+  with talk_phone_numbers.
+
+Plan-gated tables (sla_policies, ticket_forms, satisfaction_ratings, custom_roles, schedules,
+audit_logs, side_conversation_events, Help Center and Talk, ...) are skipped with one warning
+when the account's plan does not include them.
 """
 
 from __future__ import annotations
@@ -42,7 +58,7 @@ from . import run_safety
 from .errors import ZendeskConfigError
 from .rate_limit import EXPORT_SCOPES, RateBudget, account_budget
 from .resources import SourceContext, build_resources
-from .settings import TABLES, siblings
+from .settings import DEFAULT_TABLES, GROUPS, TABLES, siblings
 
 __all__ = [
     "zendesk_support",
@@ -91,16 +107,19 @@ def build_client(
 
 
 def select_tables(requested: Optional[Sequence[str]], audits_mode: str = "events") -> List[str]:
-    """Validate table names and add the siblings that share an export with them."""
+    """Validate table and group names (a group stands for its tables) and add the siblings
+    that share an export with them. Nothing requested: the tables loaded by default."""
     if not requested:
-        return list(TABLE_NAMES)
-    unknown = [name for name in requested if name not in TABLE_NAMES]
+        return list(DEFAULT_TABLES)
+    unknown = [name for name in requested if name not in TABLE_NAMES and name not in GROUPS]
     if unknown:
         raise ZendeskConfigError(
-            f"Unknown table(s): {', '.join(unknown)}. Choose from: {', '.join(TABLE_NAMES)}."
+            f"Unknown table(s): {', '.join(unknown)}. Choose from: {', '.join(TABLE_NAMES)};"
+            f" or the groups: {', '.join(GROUPS)}."
         )
+    named = [table for name in requested for table in GROUPS.get(name, (name,))]
     selected: List[str] = []
-    for name in requested:
+    for name in named:
         for table in siblings(name, audits_mode):
             if table not in selected:
                 selected.append(table)
@@ -173,9 +192,11 @@ def zendesk_support(
         deletions: How rows that vanished from Zendesk's small lists (groups, memberships,
             macros, ticket fields and forms) show: `hard` deletes them; `soft` keeps them
             with dlt's scd2 validity columns (`_dlt_valid_to` set when they vanished).
-        tables: Load only these tables (all when unset), with the siblings that share their
-            export added: `with_resources("tickets")` would read the ticket export and move
-            its cursor past changes that ticket_metrics then never gets.
+        tables: Load only these tables, with the siblings that share their export added:
+            `with_resources("tickets")` would read the ticket export and move its cursor
+            past changes that ticket_metrics then never gets. A group name (`activity`,
+            `help_center`, `talk`) stands for its tables. Unset: the tables on by default
+            (every table but the add-on products').
         drop_columns: Personal data: columns never loaded, per table, as in
             `drop_columns = {tickets = ["description"], ticket_comments = ["body",
             "html_body", "plain_body"]}`. A column is the field's name in the table's rows

@@ -94,6 +94,22 @@ class CursorExportPaginator(BasePaginator):
         request.params["cursor"] = self.after_cursor
 
 
+class SideloadingCursorExportPaginator(CursorExportPaginator):
+    """The cursor export of an endpoint that side-loads records (`include=identities`):
+    pages the same, and keeps each page's side-loaded records (`sideloaded`), which the
+    client's pages (the records under the endpoint's data key) do not carry."""
+
+    def __init__(self, start_time: Optional[int], cursor: Optional[str], keys: List[str]) -> None:
+        super().__init__(start_time, cursor)
+        self.keys = keys
+        self.sideloaded: Dict[str, List[Any]] = {}
+
+    def update_state(self, response: Response, data: Optional[List[Any]] = None) -> None:
+        super().update_state(response, data)
+        payload = response.json()
+        self.sideloaded = {key: payload.get(key) or [] for key in self.keys}
+
+
 class TimeExportPaginator(BasePaginator):
     """Time-based incremental exports (organizations, ticket events, metric events).
 

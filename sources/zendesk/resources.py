@@ -37,8 +37,14 @@ from .client import ZendeskClient
 from .column_controls import ColumnControls
 from .custom_fields import SOURCE_ATTRIBUTE, FieldCatalog
 from .errors import TableUnavailable
-from .paginators import CursorExportPaginator, TimeExportPaginator, list_paginator, list_params
-from .rows import Row, epoch_to_iso, iso_to_epoch, with_json_values
+from .paginators import (
+    CursorExportPaginator,
+    SideloadingCursorExportPaginator,
+    TimeExportPaginator,
+    list_paginator,
+    list_params,
+)
+from .rows import Row, epoch_to_iso, iso_to_epoch, with_json_values, with_sideloads
 from .settings import (
     EXPORT_MIN_AGE_SECONDS,
     FIELD_DEFINITIONS,
@@ -269,15 +275,19 @@ class BoundaryDedup:
 
 
 def _export_pages(
-    ctx: SourceContext, name: str, endpoint: Endpoint, paginator: BasePaginator
+    ctx: SourceContext, name: str, endpoint: Endpoint, paginator: BasePaginator, plan_gated: bool = False
 ) -> Iterator[List[Row]]:
-    """Walk an export while the batch has pages left, logging progress as pages arrive."""
+    """Walk an export while the batch has pages left, logging progress as pages arrive.
+    A `plan_gated` export the account lacks raises `TableUnavailable` (the caller skips it)."""
     pages = 0
     budget = ctx.run()
     if not budget.take():
         mark_batch(name, drained=False)
         return
-    for page in ctx.client.pages(endpoint, paginator, {"per_page": endpoint.page_size, **endpoint.params}):
+    params = {"per_page": endpoint.page_size, **endpoint.params}
+    for page in ctx.client.pages(endpoint, paginator, params, table=name, plan_gated=plan_gated):
+        if endpoint.sideloads:
+            page = with_sideloads(page, paginator.sideloaded, endpoint.sideloads)  # type: ignore[attr-defined]
         pages += 1
         progress.export_page(name, endpoint.export_cursor, paginator, page)
         if page:
@@ -289,21 +299,24 @@ def _export_pages(
 
 
 def cursor_export_pages(
-    ctx: SourceContext, name: str, endpoint: Endpoint, cursor: dlt.sources.incremental[Any]
+    ctx: SourceContext, name: str, endpoint: Endpoint, cursor: dlt.sources.incremental[Any], plan_gated: bool = False
 ) -> Iterator[List[Row]]:
     """One batch of a cursor-based export (tickets, users), resumed from Zendesk's own
     cursor: it never repeats a row."""
     state = dlt.current.resource_state()
     start = ctx.export_start(iso_to_epoch(cursor.start_value))
     paginator = CursorExportPaginator(start_time=start, cursor=state.get("after_cursor"))
+    if endpoint.sideloads:
+        keys = [key for key, _ in endpoint.sideloads]
+        paginator = SideloadingCursorExportPaginator(start, state.get("after_cursor"), keys)
     try:
-        yield from _export_pages(ctx, name, endpoint, paginator)
+        yield from _export_pages(ctx, name, endpoint, paginator, plan_gated)
     finally:
         state["after_cursor"] = paginator.after_cursor
 
 
 def time_export_pages(
-    ctx: SourceContext, name: str, endpoint: Endpoint, cursor: dlt.sources.incremental[Any]
+    ctx: SourceContext, name: str, endpoint: Endpoint, cursor: dlt.sources.incremental[Any], plan_gated: bool = False
 ) -> Iterator[List[Row]]:
     """One batch of a time-based export (organizations, ticket events, metric events) from
     the incremental's start, without the rows Zendesk repeats at page boundaries."""
@@ -316,7 +329,7 @@ def time_export_pages(
     dedup = BoundaryDedup(lambda row: iso_to_epoch(row[endpoint.export_cursor]))
     paginator = TimeExportPaginator(start)
     try:
-        for page in _export_pages(ctx, name, endpoint, paginator):
+        for page in _export_pages(ctx, name, endpoint, paginator, plan_gated):
             kept = dedup.filter(page)
             if kept:
                 yield kept
@@ -404,7 +417,8 @@ def export_resource(
             endpoint.export_cursor, initial_value=initial, primary_key="id" if spec.immutable_rows else ()
         ),
     ) -> Iterator[Any]:
-        for page in walk(ctx, name, endpoint, cursor):
+        pages = walk(ctx, name, endpoint, cursor, spec.plan_gated)
+        for page in _unless_unavailable(spec, pages) if spec.plan_gated else pages:
             yield shape(page) if shape else page
 
     return dlt.resource(read, parallelized=True, **hints)
@@ -457,6 +471,35 @@ def start_time_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
         cursor = iso_to_epoch(updated_at.start_value)
         start = {"start_time": max(ctx.start_epoch, cursor - spec.start_time_lookback)}
         for page in _unless_unavailable(spec, _full_list(ctx, spec, start)):
+            yield shape(page)
+
+    return dlt.resource(read, parallelized=True, **table_hints(spec))
+
+
+def created_since_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
+    """Rows that never change once made (skips, activities, audit logs), appended by id.
+
+    With `spec.created_since` the list itself filters on creation: each run asks only for
+    the rows created since the cursor (one request when nothing happened). Without it the
+    list is read newest first (`endpoint.params` asks for that order) and dlt's incremental
+    closes the read at the first row older than the cursor (`row_order="desc"`). Either
+    way the cursor's second is read again and insert-only on id drops what is loaded."""
+    shape = table_rows(ctx, spec)
+    newest_first = spec.created_since is None
+
+    def read(
+        created_at: dlt.sources.incremental[str] = dlt.sources.incremental(
+            spec.cursor,
+            initial_value=epoch_to_iso(ctx.start_epoch),
+            primary_key=spec.primary_key,
+            row_order="desc" if newest_first else None,
+            allow_external_schedulers=False,
+        ),
+    ) -> Iterator[Any]:
+        extra = None
+        if spec.created_since is not None:
+            extra = dict(spec.created_since(iso_to_epoch(created_at.start_value), int(ctx.now())))
+        for page in _unless_unavailable(spec, _full_list(ctx, spec, extra)):
             yield shape(page)
 
     return dlt.resource(read, parallelized=True, **table_hints(spec))
@@ -587,6 +630,7 @@ OWN_TABLES: Dict[ChangeDetection, Callable[[SourceContext, TableSpec], DltResour
     ChangeDetection.SERVER_START_TIME: start_time_table,
     ChangeDetection.FINGERPRINT: fingerprint_table,
     ChangeDetection.REPLACE: replace_table,
+    ChangeDetection.CREATED_SINCE: created_since_table,
 }
 
 

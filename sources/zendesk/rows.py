@@ -50,6 +50,35 @@ def ticket_metrics(page: List[Row]) -> List[Row]:
     return rows
 
 
+def users(page: List[Row]) -> List[Row]:
+    """Exported users without their side-loaded identities (user_identities holds them)."""
+    return [{key: value for key, value in user.items() if key != "identities"} for user in page]
+
+
+def user_identities(page: List[Row]) -> List[Row]:
+    """The identities side-loaded with each exported user. A user with none gives a
+    tombstone with the negated user id: the table's merge (see its `merge_hints`) deletes
+    the identities it held and never stores the tombstone."""
+    rows: List[Row] = []
+    for user in page:
+        identities = user.get("identities") or []
+        rows.extend(identities)
+        if not identities:
+            rows.append({"id": -int(user["id"]), "user_id": user["id"]})
+    return rows
+
+
+def with_sideloads(page: List[Row], sideloaded: Dict[str, List[Row]], fields: Iterable[Tuple[str, str]]) -> List[Row]:
+    """Copies of the page's records, each with the side-loaded records that name it
+    (`fields`: the payload key and the field naming the record they belong to)."""
+    by_owner: Dict[str, Dict[Any, List[Row]]] = {}
+    for key, owner in fields:
+        grouped = by_owner.setdefault(key, {})
+        for record in sideloaded.get(key) or ():
+            grouped.setdefault(record.get(owner), []).append(record)
+    return [{**row, **{key: grouped.get(row["id"], []) for key, grouped in by_owner.items()}} for row in page]
+
+
 def ticket_comments(page: List[Row]) -> List[Row]:
     """The comment child events of ticket events, each with its ticket and audit."""
     return [row for event in page for row in _comments_of(event)]

@@ -55,6 +55,9 @@ class ChangeDetection(str, Enum):
     SERVER_START_TIME = "server_start_time"  # the list filters on start_time server-side
     FINGERPRINT = "fingerprint"  # full scan; compare a content hash per id with the last run
     REPLACE = "replace"  # full scan; the table is replaced each run
+    #: rows never change once made: ask the list only for rows created since the cursor
+    #: (a server-side filter), or read it newest first and stop at the cursor
+    CREATED_SINCE = "created_since"
 
 
 #: "insert-only" is append semantics made idempotent: a row whose key is already loaded is
@@ -76,6 +79,9 @@ class Endpoint:
     export_cursor: Optional[str] = None
     #: The export cursor is an epoch number (otherwise ISO 8601 text).
     epoch_cursor: bool = False
+    #: Records the pages side-load (`include=`): (the payload's key, the field naming the
+    #: record they belong to). The reader hands each record its own under that key.
+    sideloads: Tuple[Tuple[str, str], ...] = ()
 
 
 CustomFieldKind = Literal["ticket", "user", "organization"]
@@ -141,6 +147,17 @@ class TableSpec:
     #: Declared dlt types of columns whose type must not be inferred from the first
     #: values seen (a history value that looks like a timestamp is still text).
     columns: Mapping[str, str] = field(default_factory=dict)
+    #: Loaded when `tables` is unset: every table that costs at most one request a run
+    #: when nothing changed. Off for add-on products (Help Center, Talk), which most
+    #: accounts lack, and for tables that cost a request per changed ticket; a caller
+    #: names them, or their `group`, in `tables`.
+    default: bool = True
+    #: A name `tables` accepts for every table of the group at once (see `GROUPS`).
+    group: Optional[str] = None
+    #: CREATED_SINCE: the query parameters that ask the list for the rows created from the
+    #: first epoch to the second (None: the list cannot filter; it is read newest first,
+    #: `endpoint.params` asking for that order, and the read stops at the cursor).
+    created_since: Optional[Callable[[int, int], Mapping[str, Any]]] = None
 
 
 def dlt_write_disposition(spec: TableSpec) -> Any:
@@ -173,8 +190,47 @@ TICKET_EVENTS_EXPORT = Endpoint(
 )
 
 
-def _list(path: str, data_key: str) -> Endpoint:
-    return Endpoint(path, data_key, Pagination.CURSOR_LIST, LIST_PAGE_SIZE)
+#: The user export, with every user's identities side-loaded (no extra request).
+USERS_EXPORT = Endpoint(
+    path="/incremental/users/cursor",
+    data_key="users",
+    pagination=Pagination.CURSOR_EXPORT,
+    page_size=EXPORT_PAGE_SIZE,
+    params={"include": "identities"},
+    export_cursor="updated_at",
+    sideloads=(("identities", "user_id"),),
+)
+
+#: user_identities: every export of a user carries all its identities, so a load replaces
+#: the identities of each user it holds a row for (a removed identity goes); a user left
+#: with none sends a tombstone (`rows.user_identities`), filtered out before it is stored.
+USER_IDENTITIES_MERGE = {
+    "strategy": "delete-insert",
+    "destination_scope": "user_id IN (SELECT user_id FROM {staging_table})",
+    "source_filter": "id > 0",
+}
+
+
+def _list(path: str, data_key: str, **params: str) -> Endpoint:
+    return Endpoint(path, data_key, Pagination.CURSOR_LIST, LIST_PAGE_SIZE, params=params)
+
+
+def _time_export(path: str, data_key: str) -> Endpoint:
+    """A time-based export ordered by `updated_at` (ISO 8601 text)."""
+    return Endpoint(path, data_key, Pagination.TIME_EXPORT, EXPORT_PAGE_SIZE, export_cursor="updated_at")
+
+
+def _iso(epoch: int) -> str:
+    return rows.epoch_to_iso(epoch)
+
+
+def _audit_log_range(start: int, end: int) -> Mapping[str, Any]:
+    """`/audit_logs` takes the creation range as two values of one parameter."""
+    return {"filter[created_at][]": [_iso(start), _iso(end)]}
+
+
+def _activities_since(start: int, end: int) -> Mapping[str, Any]:
+    return {"since": _iso(start)}
 
 
 def _single(path: str, data_key: str) -> Endpoint:
@@ -286,18 +342,13 @@ TABLES: Tuple[TableSpec, ...] = (
     ),
     TableSpec(
         "users",
-        Endpoint(
-            "/incremental/users/cursor",
-            "users",
-            Pagination.CURSOR_EXPORT,
-            EXPORT_PAGE_SIZE,
-            export_cursor="updated_at",
-        ),
+        USERS_EXPORT,
         "id",
         "merge",
         ChangeDetection.EXPORT_CURSOR,
         cursor="updated_at",
         reader="user_export",
+        rows=rows.users,
         custom_fields="user",
     ),
     TableSpec(
@@ -396,6 +447,157 @@ TABLES: Tuple[TableSpec, ...] = (
         "replace",
         ChangeDetection.REPLACE,
         plan_gated=True,
+        group="talk",
+    ),
+    # Activity, add-ons and per-ticket tables (issue 18)
+    TableSpec(
+        "user_identities",
+        USERS_EXPORT,
+        "id",
+        "merge",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="updated_at",
+        reader="user_export",
+        rows=rows.user_identities,
+        merge_hints=USER_IDENTITIES_MERGE,
+        group="activity",
+    ),
+    TableSpec(
+        "suspended_tickets",
+        _list("/suspended_tickets", "suspended_tickets"),
+        "id",
+        "replace",
+        ChangeDetection.REPLACE,
+        # they leave the list when recovered or deleted: a replica holds the current list
+        # (one request a run: Zendesk deletes them after 14 days, so the list stays short)
+        group="activity",
+    ),
+    TableSpec(
+        "ticket_skips",
+        # no time filter; newest first, the read stops at the last skip already loaded
+        _list("/skips", "skips", sort_order="desc"),
+        "id",
+        "insert-only",
+        ChangeDetection.CREATED_SINCE,
+        cursor="created_at",
+        group="activity",
+    ),
+    TableSpec(
+        "ticket_activities",
+        _list("/activities", "activities"),
+        "id",
+        "insert-only",
+        ChangeDetection.CREATED_SINCE,
+        cursor="created_at",
+        group="activity",
+        created_since=_activities_since,
+    ),
+    TableSpec(
+        "audit_logs",
+        _list("/audit_logs", "audit_logs"),
+        "id",
+        "insert-only",
+        ChangeDetection.CREATED_SINCE,
+        cursor="created_at",
+        plan_gated=True,  # Enterprise plans only
+        group="activity",
+        created_since=_audit_log_range,
+    ),
+    TableSpec(
+        "side_conversation_events",
+        # Zendesk's bulk export of every side conversation's messages and state changes,
+        # instead of a request per ticket (and one more per side conversation)
+        Endpoint(
+            "/tickets/side_conversations/events",
+            "events",
+            Pagination.TIME_EXPORT,
+            EXPORT_PAGE_SIZE,
+            export_cursor="created_at",
+        ),
+        "id",
+        "insert-only",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="created_at",
+        plan_gated=True,  # side conversations need the Collaboration add-on or Suite Professional
+        immutable_rows=True,
+        group="activity",
+    ),
+    TableSpec(
+        "help_center_articles",
+        _time_export("/help_center/incremental/articles", "articles"),
+        "id",
+        "merge",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="updated_at",
+        plan_gated=True,
+        default=False,
+        group="help_center",
+    ),
+    TableSpec(
+        "help_center_sections",
+        _list("/help_center/sections", "sections"),
+        "id",
+        "merge",
+        ChangeDetection.FINGERPRINT,
+        cursor="updated_at",
+        plan_gated=True,
+        default=False,
+        group="help_center",
+    ),
+    TableSpec(
+        "help_center_categories",
+        _list("/help_center/categories", "categories"),
+        "id",
+        "merge",
+        ChangeDetection.FINGERPRINT,
+        cursor="updated_at",
+        plan_gated=True,
+        default=False,
+        group="help_center",
+    ),
+    TableSpec(
+        "community_posts",
+        _list("/community/posts", "posts"),
+        "id",
+        "merge",
+        ChangeDetection.FINGERPRINT,
+        cursor="updated_at",
+        plan_gated=True,
+        default=False,
+        group="help_center",
+    ),
+    TableSpec(
+        "community_topics",
+        _list("/community/topics", "topics"),
+        "id",
+        "merge",
+        ChangeDetection.FINGERPRINT,
+        cursor="updated_at",
+        plan_gated=True,
+        default=False,
+        group="help_center",
+    ),
+    TableSpec(
+        "talk_calls",
+        _time_export("/channels/voice/stats/incremental/calls", "calls"),
+        "id",
+        "merge",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="updated_at",
+        plan_gated=True,
+        default=False,
+        group="talk",
+    ),
+    TableSpec(
+        "talk_legs",
+        _time_export("/channels/voice/stats/incremental/legs", "legs"),
+        "id",
+        "merge",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="updated_at",
+        plan_gated=True,
+        default=False,
+        group="talk",
     ),
     # Account configuration (issue 18)
     _configuration("brands", _list("/brands", "brands")),
@@ -428,12 +630,15 @@ TABLES: Tuple[TableSpec, ...] = (
         cursor=None,
         plan_gated=True,
         per_parent=PerParent("schedules", "schedule_id"),
+        # a request per schedule every run, changed or not: named in `tables` when wanted
+        default=False,
     ),
     _configuration(
         "routing_attribute_values",
         _single("/routing/attributes/{id}/values", "attribute_values"),
         plan_gated=True,
         per_parent=PerParent("routing_attributes", "attribute_id"),
+        default=False,
     ),
     # Reasons of the legacy CSAT survey (`deleted_at` set on a deleted one).
     _configuration("satisfaction_reasons", _single("/satisfaction_reasons", "reasons"), plan_gated=True),
@@ -466,6 +671,15 @@ TABLES: Tuple[TableSpec, ...] = (
 )
 
 TABLES_BY_NAME: Dict[str, TableSpec] = {spec.name: spec for spec in TABLES}
+
+#: Group name -> its tables, in registry order: `tables=["talk"]` selects them all.
+GROUPS: Dict[str, Tuple[str, ...]] = {
+    group: tuple(spec.name for spec in TABLES if spec.group == group)
+    for group in dict.fromkeys(spec.group for spec in TABLES if spec.group)
+}
+
+#: What a run loads when it names no tables.
+DEFAULT_TABLES: Tuple[str, ...] = tuple(spec.name for spec in TABLES if spec.default)
 
 #: Field-definition endpoints that type the custom columns, and whether a plan may lack
 #: them (user and organization fields need a Team plan or better; without them the

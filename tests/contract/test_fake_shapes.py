@@ -39,6 +39,9 @@ REQUESTS: Dict[str, Tuple[str, Dict[str, Any]]] = {
 #: Fields the fake sends that Zendesk's reference documents but none of the recorded or
 #: documented example records carries (the examples are older or minimal), per endpoint.
 DOCUMENTED_BEYOND_EXAMPLES: Dict[str, Set[str]] = {
+    # The example is a reply without its ticket; "update" events carry `updates` (state,
+    # subject) instead of a message; the JSON format lists all three.
+    "/tickets/side_conversations/events": {"updates", "ticket_id", "url"},
     # Talk's phone number object today; the example predates brands, IVR and SMS settings.
     "/channels/voice/phone_numbers": {
         "brand_id", "call_recording_consent", "categorised_greetings", "categorised_greetings_with_sub_settings",

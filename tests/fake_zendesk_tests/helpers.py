@@ -29,12 +29,16 @@ def get_json(session: requests.Session, url: str, params: Optional[Dict[str, Any
     return payload
 
 
-def walk_cursor_export(session: requests.Session, url: str, key: str, **params: Any) -> Tuple[List[Row], str]:
-    """Follow after_url until end_of_stream; returns the rows and the last after_cursor."""
+def walk_cursor_export(session: requests.Session, url: str, key: str, sideloaded: Optional[Dict[str, List[Row]]] = None,
+                       **params: Any) -> Tuple[List[Row], str]:
+    """Follow after_url until end_of_stream; returns the rows and the last after_cursor.
+    The records of the side-loads named in `sideloaded` are added to its lists."""
     rows: List[Row] = []
     page = get_json(session, url, params)
     while True:
         rows.extend(page[key])
+        for name, records in (sideloaded or {}).items():
+            records.extend(page[name])
         assert page["after_url"].startswith("http://127.0.0.1:")
         if page["end_of_stream"]:
             return rows, page["after_cursor"]
@@ -49,7 +53,7 @@ def ts_of(key: str, row: Row) -> int:
         return iso_to_epoch(row["time"])
     if key == "tickets":
         return int(row["generated_timestamp"])
-    return iso_to_epoch(row["updated_at"])
+    return iso_to_epoch(row.get("updated_at") or row["created_at"])
 
 
 def walk_time_export(session: requests.Session, url: str, key: str, start_time: int = 0,

@@ -117,11 +117,16 @@ class Replica:
         self.session = api_session(fake, bearer=True)
         self.tables: Dict[str, Dict[Any, Row]] = {t: {} for t in TRUTH_TABLES}
         self.cursors: Dict[str, Optional[str]] = {"tickets": None, "users": None}
-        self.end_times: Dict[str, int] = {"organizations": 0, "ticket_events": 0, "ticket_metric_events": 0}
+        self.end_times: Dict[str, int] = {
+            t.data_key: 0 for t in TABLES if t.paging is Paging.TIME_EXPORT and t.served_by is None
+        }
 
-    def _cursor_export(self, name: str, path: str, **params: Any) -> List[Row]:
+    def _cursor_export(self, name: str, path: str, sideloaded: Optional[Dict[str, List[Row]]] = None,
+                       **params: Any) -> List[Row]:
         where = {"cursor": self.cursors[name]} if self.cursors[name] else {"start_time": 0}
-        rows, self.cursors[name] = walk_cursor_export(self.session, self.fake.base_url + path, name, **where, **params)
+        rows, self.cursors[name] = walk_cursor_export(
+            self.session, self.fake.base_url + path, name, sideloaded, **where, **params
+        )
         return rows
 
     def _time_export(self, name: str, path: str, **params: Any) -> List[Row]:
@@ -129,7 +134,8 @@ class Replica:
                                                start_time=self.end_times[name], per_page=50, **params) for r in page]
         if rows:
             self.end_times[name] = max(self.end_times[name], max(
-                r["timestamp"] if name == "ticket_events" else iso_to_epoch(r.get("time") or r["updated_at"]) for r in rows))
+                r["timestamp"] if name == "ticket_events" else iso_to_epoch(r.get("time") or r.get("updated_at") or r["created_at"])
+                for r in rows))
         return rows
 
     def sync(self) -> None:
@@ -142,7 +148,12 @@ class Replica:
                 t["ticket_metrics"] = {k: m for k, m in t["ticket_metrics"].items() if m["ticket_id"] != ticket["id"]}
             elif metric_set is not None:
                 t["ticket_metrics"][metric_set["id"]] = metric_set
-        t["users"].update((u["id"], u) for u in self._cursor_export("users", "/api/v2/incremental/users/cursor", per_page=30))
+        sideloaded: Dict[str, List[Row]] = {"identities": []}
+        users = self._cursor_export("users", "/api/v2/incremental/users/cursor", sideloaded, include="identities", per_page=30)
+        t["users"].update((u["id"], u) for u in users)
+        exported = {u["id"] for u in users}
+        t["user_identities"] = {k: i for k, i in t["user_identities"].items() if i["user_id"] not in exported}
+        t["user_identities"].update((i["id"], i) for i in sideloaded["identities"])
         t["organizations"].update((o["id"], o) for o in self._time_export("organizations", "/api/v2/incremental/organizations"))
         t["ticket_metric_events"].update((e["id"], e) for e in self._time_export("ticket_metric_events", "/api/v2/incremental/ticket_metric_events"))
         for event in self._time_export("ticket_events", "/api/v2/incremental/ticket_events", include="comment_events"):
@@ -156,6 +167,8 @@ class Replica:
                 if child["type"] in ("Create", "Change"):
                     self._history(event, child)
         for table in TABLES:  # a parent comes before the tables listed per its rows
+            if table.paging is Paging.TIME_EXPORT and table.name not in EXPORTS_READ_ABOVE and table.served_by is None:
+                t[table.name].update((r["id"], r) for r in self._time_export(table.data_key, table.template))
             if table.paging not in LIST_READERS:
                 continue
             read = LIST_READERS[table.paging]
@@ -188,6 +201,10 @@ class Replica:
 
 def _text(value: Any) -> Any:
     return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+#: Time exports `Replica.sync` reads with their own row handling; the others load as they come.
+EXPORTS_READ_ABOVE = ("organizations", "ticket_metric_events", "ticket_audits")
 
 
 def _single_page(session: requests.Session, url: str, key: str) -> List[Row]:

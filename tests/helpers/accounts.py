@@ -11,7 +11,7 @@ import duckdb
 
 from tests.helpers import FAST_LIMITS
 from zendesk_fake import FakeZendesk
-from zendesk import TABLE_NAMES
+from zendesk import select_tables
 
 SHARED_DATASET = "zendesk_all"
 
@@ -59,7 +59,7 @@ def shared_dataset_reader(name: str, path: str, pipelines_dir: str) -> dlt.Pipel
     through per-account views (so each account is compared with its own truth)."""
     with duckdb.connect(path) as db:
         db.execute(f"create schema if not exists view_{name}")
-        for table in TABLE_NAMES:
+        for table in select_tables(None):
             db.execute(
                 f"create or replace view view_{name}.{table} as"
                 f" select * from {SHARED_DATASET}.{table} where subdomain = '{name}'"

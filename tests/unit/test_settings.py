@@ -14,6 +14,7 @@ from zendesk.settings import (
     TABLES,
     TABLES_BY_NAME,
     FIELD_DEFINITIONS,
+    GROUPS,
     ChangeDetection,
     Pagination,
     dlt_write_disposition,
@@ -34,6 +35,7 @@ DISPOSITIONS = {
     ChangeDetection.SERVER_START_TIME: {"merge"},
     ChangeDetection.FINGERPRINT: {"merge"},
     ChangeDetection.REPLACE: {"replace"},
+    ChangeDetection.CREATED_SINCE: {"insert-only"},
 }
 
 
@@ -53,7 +55,7 @@ def test_write_disposition_fits_change_detection(spec) -> None:  # type: ignore[
 
 def test_write_dispositions_of_the_special_tables() -> None:
     assert TABLES_BY_NAME["ticket_audits"].write_disposition == "insert-only"
-    assert {s.name for s in TABLES if s.write_disposition == "insert-only"} == {"ticket_audits", *HISTORY}
+    assert {s.name for s in TABLES if s.write_disposition == "insert-only"} >= {"ticket_audits", *HISTORY}
 
 
 @pytest.mark.parametrize(
@@ -138,17 +140,25 @@ def test_export_tables_are_the_incremental_ones() -> None:
         "ticket_audits",
         "ticket_metric_events",
         "users",
+        "user_identities",
         "organizations",
         *HISTORY,
+        "help_center_articles",
+        "talk_calls",
+        "talk_legs",
+        "side_conversation_events",
     }
     for name in exports:
-        assert TABLES_BY_NAME[name].endpoint.path.startswith("/incremental/")
+        assert "/incremental/" in TABLES_BY_NAME[name].endpoint.path or name == "side_conversation_events"
 
 
 def test_plan_gated_tables() -> None:
     gated = {s.name for s in TABLES if s.plan_gated}
-    assert {"sla_policies", "ticket_forms", "satisfaction_ratings", "talk_phone_numbers"} <= gated
-    assert not any(s.endpoint.pagination in EXPORTS for s in TABLES if s.plan_gated), "every plan has the exports"
+    assert {"sla_policies", "ticket_forms", "satisfaction_ratings", "talk_phone_numbers", "audit_logs"} <= gated
+    assert {s.name for s in TABLES if s.group in ("help_center", "talk")} <= gated
+    assert not any(s.endpoint.pagination in EXPORTS for s in TABLES if s.plan_gated and s.default and s.group is None), (
+        "every plan has the exports a default run reads"
+    )
 
 
 @pytest.mark.parametrize(
@@ -159,7 +169,7 @@ def test_plan_gated_tables() -> None:
         pytest.param("ticket_comments", EVENT_TABLES, id="ticket_comments"),
         pytest.param("ticket_audits", EVENT_TABLES, id="ticket_audits"),
         pytest.param("ticket_tag_history", EVENT_TABLES, id="ticket_tag_history"),
-        pytest.param("users", ("users",), id="users-alone"),
+        pytest.param("users", ("users", "user_identities"), id="users-with-identities"),
         pytest.param("groups", ("groups",), id="groups-alone"),
     ],
 )
@@ -187,8 +197,37 @@ def test_state_holder(table: str, holder: Optional[str]) -> None:
 
 
 @pytest.mark.parametrize("requested", [pytest.param(None, id="none"), pytest.param([], id="empty")])
-def test_select_tables_default_is_every_table(requested: object) -> None:
-    assert select_tables(requested) == [spec.name for spec in TABLES]  # type: ignore[arg-type]
+def test_select_tables_default_is_every_default_table(requested: object) -> None:
+    assert select_tables(requested) == [spec.name for spec in TABLES if spec.default]  # type: ignore[arg-type]
+    assert "help_center_articles" not in select_tables(requested)  # type: ignore[arg-type]
+
+
+def test_add_on_products_are_off_by_default_and_grouped() -> None:
+    for spec in TABLES:
+        if spec.group in ("help_center", "talk") and spec.name != "talk_phone_numbers":
+            assert not spec.default and spec.plan_gated, spec.name
+    assert set(GROUPS) == {"activity", "help_center", "talk"}
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_select_tables_by_group(group: str) -> None:
+    """A group selects its tables, and the siblings they share an export with."""
+    selected = select_tables([group])
+    assert [t for t in selected if t in GROUPS[group]] == [spec.name for spec in TABLES if spec.group == group]
+    assert set(selected) - set(GROUPS[group]) == {s for t in GROUPS[group] for s in siblings(t)} - set(GROUPS[group])
+
+
+def test_select_tables_mixes_groups_and_tables() -> None:
+    assert select_tables(["groups", "talk", "talk_calls"]) == ["groups", *GROUPS["talk"]]
+
+
+def test_unknown_name_lists_the_groups_too() -> None:
+    with pytest.raises(ZendeskConfigError) as info:
+        select_tables(["helpcenter"])
+    message = str(info.value)
+    assert "\n" not in message
+    assert "helpcenter" in message and "help_center_articles" in message
+    assert f"groups: {', '.join(GROUPS)}." in message
 
 
 def test_select_tables_unknown_name_lists_valid_names() -> None:
