@@ -45,6 +45,13 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.configuration.specs import CredentialsConfiguration
 
 from . import TABLE_NAMES, select_tables, zendesk_support
+from .account_datasets import (
+    SUBDOMAIN_COLUMN,
+    adopt_unshared_tables,
+    cursors_from_elsewhere,
+    delete_account_rows,
+    reset_cursors,
+)
 from .config import normalize_subdomain
 from .credentials import (
     ZendeskApiTokenCredentials,
@@ -53,7 +60,7 @@ from .credentials import (
     ZendeskOAuthTokenCredentials,
 )
 from .errors import ZendeskConfigError
-from .settings import TABLES_BY_NAME
+from .settings import TABLES_BY_NAME, state_holder
 from .sync import SyncResult, run_until_drained
 from .token_store import DEFAULT_TOKEN_STORE_PATH, account_store_location
 
@@ -72,9 +79,6 @@ ACCOUNT_KEYS = ("name", "subdomain", "dataset", "destination", "credentials_sect
 SOURCE_SETTINGS = tuple(
     p for p in inspect.signature(zendesk_support).parameters if p not in ("subdomain", "credentials")
 )
-
-SUBDOMAIN_COLUMN = "subdomain"
-"""In a dataset shared by several accounts: the account each row belongs to."""
 
 #: Tried in this order, as dlt tries the members of `ZendeskCredentials`.
 CREDENTIAL_SPECS = (
@@ -150,11 +154,14 @@ class ZendeskAccount:
         )
 
 
-def load_accounts(entries: Optional[Any] = None) -> List[ZendeskAccount]:
+def load_accounts(entries: Optional[Any] = None, destination: Any = None) -> List[ZendeskAccount]:
     """The accounts of `sources.zendesk.accounts` (or of `entries`), validated.
 
     Reads no secret: a scheduler may call this to plan one task per account. Raises
     `ZendeskConfigError` when the list is missing, malformed or names an account twice.
+    `destination` is a destination given for this run (the command line's
+    `--destination`): it stands for every account's own when deciding which accounts share
+    a dataset, since accounts whose listed destinations differ meet in it.
     """
     if entries is None:
         entries = dlt.config.get(ACCOUNTS_KEY)
@@ -173,8 +180,16 @@ def load_accounts(entries: Optional[Any] = None) -> List[ZendeskAccount]:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ZendeskConfigError(f"Account name(s) listed twice in {ACCOUNTS_KEY}: {', '.join(twice)}.")
-    targets = [(a.destination, a.dataset) for a in accounts]
-    return [replace(a, shared=targets.count((a.destination, a.dataset)) > 1) for a in accounts]
+    targets = [(destination_key(destination or a.destination), a.dataset) for a in accounts]
+    return [replace(a, shared=targets.count(target) > 1) for a, target in zip(accounts, targets)]
+
+
+def destination_key(destination: Any) -> str:
+    """What identifies a destination when comparing accounts' targets: its name (DuckDB
+    when unset, as for the pipeline)."""
+    if destination is None:
+        return "duckdb"
+    return str(getattr(destination, "destination_name", None) or destination)
 
 
 def account_names() -> List[str]:
@@ -228,10 +243,24 @@ def account_pipeline(
     return dlt.pipeline(
         pipeline_name=account.pipeline_name,
         pipelines_dir=pipelines_dir,
-        destination=destination or account.destination or "duckdb",
+        destination=account_destination(account, destination),
         dataset_name=account.dataset,
         progress=progress,
     )
+
+
+def account_destination(account: ZendeskAccount, destination: Any = None) -> Any:
+    """The destination the account loads into.
+
+    DuckDB with no configured path puts each pipeline in a file of its own
+    (`zendesk_<name>.duckdb`), so accounts "sharing" a dataset would share nothing: a shared
+    dataset gets one file named after it (`<dataset>_shared.duckdb`, in the same folder; a
+    file named as its dataset would make DuckDB's names ambiguous).
+    """
+    chosen = destination or account.destination or "duckdb"
+    if account.shared and chosen == "duckdb" and not dlt.secrets.get("destination.duckdb.credentials"):
+        return dlt.destinations.duckdb(f"{account.dataset}_shared.duckdb")
+    return chosen
 
 
 def share_dataset(source: Any, subdomain: str) -> Any:
@@ -305,25 +334,25 @@ def sync_account(
             A scheduler whose tasks land on different machines passes a fresh directory per
             task: the state is then restored from the destination, and a package a crashed
             attempt left behind is never loaded over newer data by a later run.
-        full_refresh: Drop the selected tables and their cursors, and reload.
+        full_refresh: Drop the selected tables and their cursors, and reload. In a shared
+            dataset: delete the account's own rows of those tables, forget its cursors, reload.
         progress: dlt's progress display.
         overrides: `zendesk_support` settings for this call (over the account's own).
 
     Returns:
         What the sync did: batches and rows per table.
     """
-    if not isinstance(account, ZendeskAccount):
-        account = get_account(str(account))
-    if account.shared and full_refresh:
-        raise ZendeskConfigError(
-            f"Account '{account.name}' shares dataset {account.dataset} with other accounts: a full"
-            " refresh would drop their rows too. Give it a dataset of its own to reload it."
-        )
+    if isinstance(account, ZendeskAccount):
+        accounts = load_accounts(destination=destination) if account.shared else [account]
+    else:
+        accounts = load_accounts(destination=destination)
+        account = get_account(str(account), accounts)
     args: Dict[str, Any] = {**account.settings, **overrides}
     audits_mode = args.get("audits_mode") or dlt.config.get("sources.zendesk.audits_mode", str) or "events"
     selected = select_tables(tables, audits_mode)
     credentials = resolve_account_credentials(account)
     pipeline = account_pipeline(account, destination, pipelines_dir, progress)
+    full_refresh = prepare_dataset(pipeline, account, accounts, selected, audits_mode, full_refresh)
 
     def make_source(batch_tables: Sequence[str]) -> Any:
         source = zendesk_support(subdomain=account.subdomain, credentials=credentials, **args)
@@ -343,13 +372,51 @@ def sync_account(
     return result
 
 
-def sync_accounts(names: Optional[Iterable[str]] = None, **kwargs: Any) -> Dict[str, SyncResult]:
+def prepare_dataset(
+    pipeline: dlt.Pipeline,
+    account: ZendeskAccount,
+    accounts: Sequence[ZendeskAccount],
+    tables: Sequence[str],
+    audits_mode: str,
+    full_refresh: bool,
+) -> bool:
+    """Make the account's dataset ready for its sync; returns whether dlt must still run
+    the full refresh (a shared dataset's is done here, on the account's own rows).
+
+    - Cursors kept from another dataset (the account was moved): forgotten, so the move
+      loads everything instead of nothing.
+    - A dataset shared since the last run: the tables its single account filled get their
+      `subdomain` column (see `account_datasets.adopt_unshared_tables`).
+    - A full refresh in a shared dataset: the account's cursors of `tables` are forgotten
+      and its rows deleted; the other accounts' rows stay.
+    """
+    if cursors_from_elsewhere(pipeline):
+        logger.warning(
+            "Zendesk account %s: dataset %s holds no state of pipeline %s (the account was moved"
+            " here): loading its tables from the start.", account.name, account.dataset, pipeline.pipeline_name,
+        )
+        reset_cursors(pipeline)
+    if not account.shared:
+        return full_refresh
+    owners = {a.pipeline_name: normalize_subdomain(a.subdomain) for a in accounts if a.dataset == account.dataset}
+    adopt_unshared_tables(pipeline, TABLE_NAMES, owners)
+    if full_refresh and pipeline.default_schema_name:
+        holders = {h for t in tables if (h := state_holder(t, audits_mode))}
+        reset_cursors(pipeline, sorted({*tables, *holders}))
+        delete_account_rows(pipeline, tables, normalize_subdomain(account.subdomain))
+    return False
+
+
+def sync_accounts(
+    names: Optional[Iterable[str]] = None, destination: Any = None, **kwargs: Any
+) -> Dict[str, SyncResult]:
     """Sync the named accounts (all by default) one after another, in one process.
 
     An account that fails does not stop the others; after all have run, the failures are
     raised together in a `ZendeskAccountsFailed` naming each account.
     """
-    accounts = load_accounts()
+    accounts = load_accounts(destination=destination)
+    kwargs["destination"] = destination
     chosen = accounts if names is None else [get_account(n, accounts) for n in names]
     results: Dict[str, SyncResult] = {}
     failures: Dict[str, BaseException] = {}
