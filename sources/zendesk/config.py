@@ -13,7 +13,7 @@ from datetime import date, datetime, timezone
 from typing import Optional, Union
 from urllib.parse import urlsplit
 
-from .errors import ZendeskConfigError
+from .errors import ZendeskConfigError, ZendeskSettingMissing
 
 _SUBDOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -31,7 +31,7 @@ def is_placeholder(value: object) -> bool:
 def normalize_subdomain(value: Optional[str]) -> str:
     """Accept `acme`, `acme.zendesk.com` or `https://acme.zendesk.com/...`; return `acme`."""
     if not value or is_placeholder(str(value)):
-        raise ZendeskConfigError(
+        raise ZendeskSettingMissing(
             "The Zendesk subdomain is not set. Set sources.zendesk.subdomain (or the env var"
             " SOURCES__ZENDESK__SUBDOMAIN) to the first part of your Zendesk address: 'acme'"
             " for https://acme.zendesk.com."
