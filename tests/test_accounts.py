@@ -408,3 +408,15 @@ def test_an_account_moved_into_a_shared_dataset_loads_in_full_and_refreshes_alon
         for name, fake in fakes.items():
             reader = account_views(destination, SHARED_DATASET, name, str(tmp_path / "r"), tables)
             assert_matches_truth(reader, fake.ground_truth(), tables)
+
+
+def test_a_rejected_token_names_the_accounts_own_section(fakes: Dict[str, FakeZendesk], monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.setenv("SOURCES__ZENDESK_GLOBEX__CREDENTIALS__OAUTH_TOKEN", "not-globex-token-5e1")
+    destination = dlt.destinations.duckdb(str(tmp_path / "warehouse.duckdb"))
+    with pytest.raises(ZendeskAccountsFailed) as failed:
+        sync_accounts(["acme", "globex"], destination=destination, pipelines_dir=str(tmp_path / "p"), tables=["groups"])
+    message = str(failed.value.failures["globex"])
+    assert "401" in message and "SOURCES__ZENDESK_GLOBEX__CREDENTIALS__" in message, message
+    assert "[sources.zendesk_globex.credentials]" in message
+    assert "SOURCES__ZENDESK__CREDENTIALS__" not in message and "not-globex-token" not in message
+    assert set(failed.value.results) == {"acme"}

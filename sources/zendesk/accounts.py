@@ -32,12 +32,13 @@ an account's whole sync (used by `zendesk_pipeline.py --account` and the Airflow
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import dlt
 from dlt.common.configuration import resolve_configuration
@@ -59,7 +60,7 @@ from .credentials import (
     ZendeskOAuthRefreshCredentials,
     ZendeskOAuthTokenCredentials,
 )
-from .errors import ZendeskConfigError
+from .errors import ZendeskAuthError, ZendeskConfigError, ZendeskSettingMissing
 from .settings import TABLES_BY_NAME, state_holder
 from .sync import SyncResult, run_until_drained
 from .token_store import DEFAULT_TOKEN_STORE_PATH, account_store_location
@@ -171,7 +172,7 @@ def load_accounts(entries: Optional[Any] = None, destination: Any = None) -> Lis
         except ValueError:
             raise ZendeskConfigError(f"{ACCOUNTS_KEY} is not valid JSON.") from None
     if not entries or not isinstance(entries, (list, tuple)):
-        raise ZendeskConfigError(
+        raise ZendeskSettingMissing(
             f"No Zendesk accounts are listed. Add [[{ACCOUNTS_KEY}]] tables (name, subdomain) to"
             " .dlt/config.toml, or a JSON list to the env var SOURCES__ZENDESK__ACCOUNTS."
         )
@@ -229,7 +230,7 @@ def resolve_account_credentials(account: ZendeskAccount) -> CredentialsConfigura
             resolved.token_store_path = account_store_location(resolved.token_store_path, account.name)
         return resolved
     env_prefix = "__".join(_sections(account.credentials_section)).upper()
-    raise ZendeskConfigError(
+    raise ZendeskSettingMissing(
         f"No credentials for Zendesk account '{account.name}': set them under"
         f" [{account.credentials_section}] in .dlt/secrets.toml (client_id and client_secret, or"
         f" oauth_token, or email and api_token), or as env vars {env_prefix}__<FIELD>."
@@ -315,6 +316,48 @@ def _stamp(subdomain: str) -> Any:
     return stamp
 
 
+def names_own_section(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Rejected credentials name the account's own settings section, not the default one.
+
+    The client words a 401 for the single-account setup (`sources.zendesk.credentials`,
+    `SOURCES__ZENDESK__CREDENTIALS__*`); for one of several accounts that points at the
+    wrong place, so the message is re-worded here, where the account is known."""
+
+    @functools.wraps(func)
+    def wrapper(account: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(account, *args, **kwargs)
+        except Exception as exc:
+            rejected = _innermost(exc, ZendeskAuthError)
+            if rejected is None:
+                raise
+            if not isinstance(account, ZendeskAccount):
+                account = get_account(str(account))
+            raise ZendeskAuthError(in_section(str(rejected), account.credentials_section)) from exc
+
+    return wrapper
+
+
+def _innermost(exc: BaseException, kind: type) -> Optional[BaseException]:
+    seen: Optional[BaseException] = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def in_section(message: str, section: str) -> str:
+    """`message` with the default credentials section replaced by `section`."""
+    env_prefix = "__".join(_sections(section)).upper()
+    named = message.replace("SOURCES__ZENDESK__CREDENTIALS__", f"{env_prefix}__")
+    named = named.replace("sources.zendesk.credentials", section)
+    if f"[{section}]" not in named:
+        named = named.replace(".dlt/secrets.toml", f"[{section}] of .dlt/secrets.toml", 1)
+    return named
+
+
+@names_own_section
 def sync_account(
     account: Any,
     tables: Optional[Sequence[str]] = None,
@@ -431,6 +474,7 @@ def sync_accounts(
     return results
 
 
+@names_own_section
 def check_account(account: Any) -> Any:
     """`check` for one account: its settings and credentials, one request per endpoint."""
     from .check import check_connection
