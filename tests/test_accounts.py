@@ -266,6 +266,7 @@ def test_the_script_syncs_every_account_with_account_all(fakes: Dict[str, FakeZe
         cwd=tmp_path, env={**os.environ, "PYTHONPATH": repo}, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    assert max(len(line) for line in done.stdout.splitlines()) <= 100, done.stdout
     for name, fake in fakes.items():
         assert f"{name}: 1 batch(es)" in done.stdout
         with duckdb.connect(str(tmp_path / f"zendesk_{name}.duckdb"), read_only=True) as db:
@@ -420,3 +421,24 @@ def test_a_rejected_token_names_the_accounts_own_section(fakes: Dict[str, FakeZe
     assert "[sources.zendesk_globex.credentials]" in message
     assert "SOURCES__ZENDESK__CREDENTIALS__" not in message and "not-globex-token" not in message
     assert set(failed.value.results) == {"acme"}
+
+
+def test_an_account_added_to_a_single_account_duckdb_dataset_shares_one_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """On default DuckDB, acme alone writes zendesk_acme.duckdb; once globex lists the same
+    dataset, both load into the shared file, acme in full (its cursors were the old file's)."""
+    monkeypatch.setenv("DLT_LOCAL_DIR", str(tmp_path))
+    monkeypatch.delenv("DESTINATION__DUCKDB__CREDENTIALS", raising=False)
+    pipelines_dir = str(tmp_path / "pipelines")
+    tables = ["groups", "users"]
+    with running_accounts() as fakes:
+        _set_env(monkeypatch, _accounts(fakes, acme={"dataset": SHARED_DATASET}))
+        sync_accounts(pipelines_dir=pipelines_dir, tables=tables)
+        assert (tmp_path / "zendesk_acme.duckdb").is_file()
+        _set_env(monkeypatch, _accounts(fakes, acme={"dataset": SHARED_DATASET}, globex={"dataset": SHARED_DATASET}))
+        sync_accounts(["globex", "acme"], pipelines_dir=pipelines_dir, tables=tables)
+        destination = dlt.destinations.duckdb(str(tmp_path / f"{SHARED_DATASET}_shared.duckdb"))
+        for name in ("acme", "globex"):
+            reader = account_views(destination, SHARED_DATASET, name, str(tmp_path / "r"), tables)
+            assert_matches_truth(reader, fakes[name].ground_truth(), tables)

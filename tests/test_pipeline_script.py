@@ -108,7 +108,7 @@ def test_check_refuses_a_subdomain_the_base_url_does_not_answer_for(fake: Any, t
 def test_a_run_with_base_url_says_the_subdomain_names_no_host_and_where_it_loaded(fake: Any, tmp_path: Any) -> None:
     cwd = tmp_path / "run"
     for _ in range(2):  # the second run loads nothing new
-        done = run_cli(cwd, cli_env(cwd, fake), "--tables", "ticket_metric_events")
+        done = run_cli(cwd, cli_env(cwd, fake), "--tables", "groups")
         assert done.returncode == 0, done.stderr[-2000:]
         assert "base_url is set" in done.stderr and "check" in done.stderr
         assert "dataset zendesk_data:" in done.stdout and "None" not in done.stdout, done.stdout
@@ -119,3 +119,18 @@ def test_one_line_for_a_deadlock_between_accounts_creating_a_shared_dataset() ->
 
     message = step_failed_message("load", RuntimeError('deadlock detected\nDETAIL: Process 1 waits for ...'))
     assert "\n" not in message and "rerun it, that is safe" in message
+
+
+def test_an_account_summary_is_a_few_short_lines() -> None:
+    from zendesk import TABLE_NAMES
+    from zendesk.sync import SyncResult
+    from zendesk_pipeline import account_summary
+
+    result = SyncResult(batches=3)
+    for table in TABLE_NAMES:
+        result.row_counts[table] = 123_456
+    lines = account_summary("acme", result).splitlines()
+    assert lines[0] == f"acme: 3 batch(es), {123_456 * len(TABLE_NAMES):,} rows loaded:"
+    assert 2 <= len(lines) <= 6 and max(map(len, lines)) <= 100, lines
+    assert all(f"{table} 123,456" in " ".join(lines) for table in TABLE_NAMES)
+    assert account_summary("acme", SyncResult(batches=1)) == "acme: 1 batch(es), 0 rows loaded (nothing changed)"
