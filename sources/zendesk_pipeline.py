@@ -37,7 +37,7 @@ from dlt.common.storages import FileStorage
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from zendesk import TABLE_NAMES, select_tables, zendesk_support
-from zendesk.config import parse_start_date
+from zendesk.config import duckdb_name_clash, parse_start_date
 from zendesk.errors import ZendeskConfigError, ZendeskSettingMissing, ZendeskSourceError
 from zendesk.progress import RunCancelled, request_stop, reset, stop_requested
 from zendesk.run_defaults import apply_run_defaults
@@ -321,10 +321,9 @@ def checked_duckdb_names(pipeline_name: str, dataset: str, destination: Any) -> 
         return
     configured = dlt.secrets.get("destination.duckdb.credentials")
     path = configured if isinstance(configured, str) and configured else f"{pipeline_name}.duckdb"
-    catalog = os.path.splitext(os.path.basename(path))[0]
-    if catalog == dataset:
+    if duckdb_name_clash(path, dataset):
         raise UsageError(
-            f"--dataset {dataset} is also the name of the DuckDB file ({catalog}.duckdb), which DuckDB"
+            f"--dataset {dataset} is also the name of the DuckDB file ({dataset}.duckdb), which DuckDB"
             f" cannot tell apart: choose another --dataset (for example {dataset}_data)."
         )
 

@@ -442,3 +442,18 @@ def test_an_account_added_to_a_single_account_duckdb_dataset_shares_one_file(
         for name in ("acme", "globex"):
             reader = account_views(destination, SHARED_DATASET, name, str(tmp_path / "r"), tables)
             assert_matches_truth(reader, fakes[name].ground_truth(), tables)
+
+
+def test_an_account_whose_dataset_is_named_like_its_duckdb_file_is_refused_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from zendesk.accounts import account_destination
+
+    monkeypatch.delenv("DESTINATION__DUCKDB__CREDENTIALS", raising=False)
+    clash, fine = load_accounts(
+        [{"name": "globex", "subdomain": "globex", "dataset": "zendesk_globex"}, {"name": "acme", "subdomain": "acme"}]
+    )
+    with pytest.raises(ZendeskConfigError, match=r"dataset zendesk_globex is also the name of its DuckDB file.*zendesk_globex_data"):
+        account_destination(clash)
+    assert account_destination(fine) == "duckdb"
+    assert account_destination(clash, "postgres") == "postgres"

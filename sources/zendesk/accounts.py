@@ -53,7 +53,7 @@ from .account_datasets import (
     delete_account_rows,
     reset_cursors,
 )
-from .config import normalize_subdomain
+from .config import duckdb_name_clash, normalize_subdomain
 from .credentials import (
     ZendeskApiTokenCredentials,
     ZendeskOAuthClientCredentials,
@@ -259,8 +259,18 @@ def account_destination(account: ZendeskAccount, destination: Any = None) -> Any
     file named as its dataset would make DuckDB's names ambiguous).
     """
     chosen = destination or account.destination or "duckdb"
-    if account.shared and chosen == "duckdb" and not dlt.secrets.get("destination.duckdb.credentials"):
+    if chosen != "duckdb":
+        return chosen
+    configured = dlt.secrets.get("destination.duckdb.credentials")
+    if account.shared and not configured:
         return dlt.destinations.duckdb(f"{account.dataset}_shared.duckdb")
+    path = configured if isinstance(configured, str) and configured else f"{account.pipeline_name}.duckdb"
+    if duckdb_name_clash(path, account.dataset):
+        raise ZendeskConfigError(
+            f"Account '{account.name}': dataset {account.dataset} is also the name of its DuckDB file"
+            f" ({account.dataset}.duckdb), which DuckDB cannot tell apart: set another dataset in its"
+            f" entry of {ACCOUNTS_KEY} (for example {account.dataset}_data)."
+        )
     return chosen
 
 

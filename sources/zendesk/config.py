@@ -1,4 +1,4 @@
-"""Validation of the user's settings: subdomain, base URL and start date.
+"""Validation of the user's settings: subdomain, base URL, start date and DuckDB names.
 
 Everything here runs before the first request, so a typo fails fast with a message that
 names the setting, and credentials can never be sent to a host that is not the
@@ -8,6 +8,7 @@ account's own `<subdomain>.zendesk.com` (or a loopback test server).
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from datetime import date, datetime, timezone
 from typing import Optional, Union
@@ -135,3 +136,10 @@ def _parse_text_date(text: str) -> datetime:
             " 01/31/2024) or ISO 8601 (2024-01-31 or 2024-01-31T00:00:00Z)."
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def duckdb_name_clash(path: str, dataset: str) -> bool:
+    """True when a DuckDB file and a dataset in it share a name: DuckDB names the file's
+    catalog after the file, and then cannot tell the catalog from the schema ("Ambiguous
+    reference to catalog or schema" on every load)."""
+    return os.path.splitext(os.path.basename(path))[0] == dataset
