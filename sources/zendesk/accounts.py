@@ -12,8 +12,11 @@ across processes. Each account listed in `sources.zendesk.accounts` gets its own
   a Postgres store gets the account's name as its key);
 - rate budget: the client paces per account host, and any rate setting may be given per account.
 
-Accounts that name the same dataset share it (`share_dataset`): a `subdomain` column and
-(`subdomain`, key) keys on every table, so one query covers all accounts.
+Accounts that name the same dataset on the same destination (after the run's own
+`destination`, if given, stands for every account's) share it (`share_dataset`): a
+`subdomain` column and (`subdomain`, key) keys on every table, so one query covers all
+accounts; on DuckDB they share one file. `prepare_dataset` keeps a dataset in line when
+accounts join it, move into it, or are refreshed in it (see `account_datasets`).
 
 The list itself holds no secret, so a scheduler can read it without touching credentials:
 
@@ -454,6 +457,12 @@ def prepare_dataset(
     owners = {a.pipeline_name: normalize_subdomain(a.subdomain) for a in accounts if a.dataset == account.dataset}
     adopt_unshared_tables(pipeline, TABLE_NAMES, owners)
     if full_refresh and pipeline.default_schema_name:
+        if pipeline.has_pending_data:
+            raise ZendeskConfigError(
+                f"Account '{account.name}' has a load that an earlier run did not finish: run"
+                f" `python zendesk_pipeline.py --account {account.name}` once to finish it, then the"
+                " full refresh."
+            )
         holders = {h for t in tables if (h := state_holder(t, audits_mode))}
         reset_cursors(pipeline, sorted({*tables, *holders}))
         delete_account_rows(pipeline, tables, normalize_subdomain(account.subdomain))
