@@ -24,6 +24,8 @@ import logging
 import os
 import signal
 import sys
+import tempfile
+import textwrap
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
@@ -31,10 +33,12 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import UnknownDestinationModule
+from dlt.common.storages import FileStorage
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from zendesk import TABLE_NAMES, select_tables, zendesk_support
-from zendesk.errors import ZendeskSourceError
+from zendesk.config import duckdb_name_clash, parse_start_date
+from zendesk.errors import ZendeskConfigError, ZendeskSettingMissing, ZendeskSourceError
 from zendesk.progress import RunCancelled, request_stop, reset, stop_requested
 from zendesk.run_defaults import apply_run_defaults
 from zendesk.settings import DEFAULT_BATCH_PAGES, TABLES_BY_NAME, ChangeDetection, state_holder
@@ -48,6 +52,9 @@ DEMO_STATE_DIR = ".zendesk_demo"
 DESTINATION_NAMES = sorted(name for name in dlt.destinations.__all__ if name != "destination")
 #: `--progress` displays that need a package of their own: module -> pip package.
 PROGRESS_PACKAGES = {"tqdm": "tqdm", "enlighten": "enlighten", "alive_progress": "alive-progress"}
+#: Exit codes (docs/troubleshooting.md lists them with the messages).
+EXIT_FAILED = 1  # Zendesk, the destination or a setting's value stopped the run
+EXIT_USAGE = 2  # a command-line value or a required setting is wrong or missing
 #: Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
 
@@ -65,6 +72,7 @@ def load_zendesk(
     progress: Optional[str] = None,
     pipelines_dir: Optional[str] = None,
     refresh: Optional[str] = None,
+    demo: bool = False,
     **source_args: Any,
 ) -> None:
     """Load the selected tables (all by default), batch after batch until caught up.
@@ -102,7 +110,7 @@ def load_zendesk(
         if stop_requested() or isinstance(exc, KeyboardInterrupt) or isinstance(root_error(exc), RunCancelled):
             raise Interrupted(max(0, batches_started - 1)) from None
         raise
-    report_run(pipeline, result, selected, started_at)
+    report_run(pipeline, result, selected, started_at, demo)
 
 
 class Interrupted(Exception):
@@ -149,14 +157,17 @@ def warn_start_date_ignored(pipeline: Any, tables: Sequence[str], audits_mode: s
         )
 
 
-def report_run(pipeline: Any, result: SyncResult, tables: Sequence[str], started_at: int) -> None:
+def report_run(
+    pipeline: Any, result: SyncResult, tables: Sequence[str], started_at: int, demo: bool = False
+) -> None:
     """Where the data went, then per table: what the destination holds and what this run
     loaded (they differ: merges update rows, deleted tickets' metrics are removed), and
-    the tables the plan did not allow."""
+    the tables the plan did not allow. The destination and dataset are the pipeline's: a
+    run that loaded nothing has a LoadInfo without them."""
     info = result.last_load_info
-    if info is not None:
-        where = info.destination_displayable_credentials or info.destination_name
-        print(f"Loaded into {info.destination_name} ({where}), dataset {info.dataset_name}:")
+    name = (info and info.destination_name) or pipeline.destination.destination_name
+    where = (info and info.destination_displayable_credentials) or name
+    print(f"Loaded into {name} ({where}), dataset {pipeline.dataset_name}:")
     held = destination_row_counts(pipeline, tables)
     skipped = skipped_tables(pipeline, started_at)
     for table in tables:
@@ -166,7 +177,11 @@ def report_run(pipeline: Any, result: SyncResult, tables: Sequence[str], started
         holds = f"{held[table]:>9,} rows" if table in held else "     (not counted)"
         print(f"  {table:<22}{holds}   ({result.row_counts.get(table, 0):,} loaded by this run)")
     loaded = sum(result.row_counts.get(table, 0) for table in tables)
-    print(f"{result.batches} batch(es) committed, {loaded:,} rows loaded; the next run loads only what changed.")
+    if demo:
+        after = "the demo reloads everything on each run (against an account, the next run loads only what changed)"
+    else:
+        after = "the next run loads only what changed"
+    print(f"{result.batches} batch(es) committed, {loaded:,} rows loaded; {after}.")
 
 
 def skipped_tables(pipeline: Any, started_at: int) -> Dict[str, int]:
@@ -204,6 +219,9 @@ def demo_account() -> Iterator[Dict[str, Any]]:
     fake = FakeZendesk(seed=7, tickets=DEMO_TICKETS)
     fake.start()
     print(f"Demo: a local fake Zendesk with {DEMO_TICKETS} tickets at {fake.base_url}")
+    # The fake listens on a new port each time, and the rate ledger is kept per host:
+    # a ledger of its own, removed with the fake, leaves nothing in dlt's data folder.
+    rate_dir = tempfile.TemporaryDirectory(prefix="zendesk_demo_rate_")
     try:
         yield {
             "subdomain": fake.subdomain,
@@ -211,9 +229,11 @@ def demo_account() -> Iterator[Dict[str, Any]]:
             "credentials": {"oauth_token": fake.oauth_token},
             "export_requests_per_minute": 600,
             "max_requests_per_minute": 6000,
+            "rate_state_dir": rate_dir.name,
         }
     finally:
         fake.stop()
+        rate_dir.cleanup()
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -264,7 +284,48 @@ def requested_tables(value: Optional[str]) -> Optional[List[str]]:
     tables = [t.strip() for t in value.split(",") if t.strip()]
     if not tables:
         raise UsageError(f"--tables names no table. Choose from: {', '.join(TABLE_NAMES)}.")
+    try:
+        select_tables(tables)
+    except ZendeskConfigError as exc:
+        raise UsageError(str(exc)) from None
     return tables
+
+
+def checked_start_date(value: Optional[str]) -> Optional[str]:
+    """`--start-date` when it is a past date, checked before anything else is said about it."""
+    if value:
+        try:
+            parse_start_date(value)
+        except ZendeskConfigError as exc:
+            raise UsageError(f"--start-date: {exc}") from None
+    return value
+
+
+def checked_pipeline_name(name: Optional[str]) -> Optional[str]:
+    """`--pipeline-name` when it can name the pipeline's folder (dlt's own rule)."""
+    if name is not None:
+        try:
+            FileStorage.validate_file_name_component(name)
+        except ValueError:
+            raise UsageError(
+                f"--pipeline-name '{name}' cannot name the pipeline's folder: use letters, digits, '_' and '-'."
+            ) from None
+    return name
+
+
+def checked_duckdb_names(pipeline_name: str, dataset: str, destination: Any) -> None:
+    """DuckDB names a file's catalog after the file (`<pipeline name>.duckdb` by default); a
+    dataset of the same name makes every load fail ("Ambiguous reference to catalog or
+    schema"), so the pair is refused before anything runs."""
+    if destination not in (None, "duckdb"):
+        return
+    configured = dlt.secrets.get("destination.duckdb.credentials")
+    path = configured if isinstance(configured, str) and configured else f"{pipeline_name}.duckdb"
+    if duckdb_name_clash(path, dataset):
+        raise UsageError(
+            f"--dataset {dataset} is also the name of the DuckDB file ({dataset}.duckdb), which DuckDB"
+            f" cannot tell apart: choose another --dataset (for example {dataset}_data)."
+        )
 
 
 def checked_destination(name: Optional[str]) -> Optional[str]:
@@ -289,10 +350,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return run_command(args)
     except UsageError as exc:
         print(str(exc), file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except ConfigFieldMissingException as exc:
         print(missing_settings_message(exc), file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except Interrupted as exc:
         print(interrupted_message(exc.committed), file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -300,20 +361,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("Stopped (Ctrl-C).", file=sys.stderr)
         return EXIT_INTERRUPTED
     except PipelineStepFailed as exc:
-        print(f"The {exc.step} step failed: {root_error(exc)}", file=sys.stderr)
-        return 1
+        root = root_error(exc)
+        if isinstance(root, ConfigFieldMissingException):
+            print(missing_settings_message(root), file=sys.stderr)
+            return EXIT_USAGE
+        print(step_failed_message(exc.step, root), file=sys.stderr)
+        return EXIT_USAGE if isinstance(root, ZendeskSettingMissing) else EXIT_FAILED
     except ZendeskSourceError as exc:
         print(str(exc), file=sys.stderr)
-        return 1
+        return EXIT_USAGE if isinstance(exc, ZendeskSettingMissing) else EXIT_FAILED
 
 
 def run_command(args: argparse.Namespace) -> int:
     source_args: Dict[str, Any] = {}
-    if args.start_date:
+    if checked_start_date(args.start_date):
         source_args["start_date"] = args.start_date
     tables = requested_tables(args.tables)
     destination = checked_destination(args.destination)
     checked_progress(args.progress)
+    checked_pipeline_name(args.pipeline_name)
     if args.account:
         return run_accounts(args, tables, destination, source_args)
     if args.command == "authorize":
@@ -326,11 +392,14 @@ def run_command(args: argparse.Namespace) -> int:
         if args.demo:
             source_args.update(stack.enter_context(demo_account()))
             run_args = demo_run_args(args.pipeline_name, destination)
+        checked_duckdb_names(run_args["pipeline_name"], args.dataset, args.destination)
         if args.command == "check":
             from zendesk.check import check_connection
 
             print(check_connection(**source_args).describe())
             return 0
+        if not args.demo:
+            warn_base_url()
         stack.enter_context(stop_on_ctrl_c())
         load_zendesk(
             tables,
@@ -338,10 +407,24 @@ def run_command(args: argparse.Namespace) -> int:
             dataset_name=args.dataset,
             full_refresh=args.full_refresh,
             progress=args.progress,
+            demo=args.demo,
             **run_args,
             **source_args,
         )
     return 0
+
+
+def warn_base_url() -> None:
+    """With `base_url` set, the subdomain names no host, so a wrong one still connects:
+    say so once, and that `check` compares the two."""
+    base_url = dlt.config.get("sources.zendesk.base_url", str)
+    if base_url:
+        subdomain = dlt.config.get("sources.zendesk.subdomain", str)
+        print(
+            f"base_url is set: requests go to {base_url}, and subdomain '{subdomain}' names no host;"
+            " `python zendesk_pipeline.py check` verifies that the server answers for that subdomain.",
+            file=sys.stderr,
+        )
 
 
 def run_accounts(
@@ -372,12 +455,27 @@ def run_accounts(
         )
     except ZendeskAccountsFailed as exc:
         for name, error in exc.failures.items():
-            print(f"{name}: failed: {root_error(error)}", file=sys.stderr)
-        results, code = exc.results, 1
+            root = root_error(error)
+            if isinstance(root, ConfigFieldMissingException):
+                print(f"{name}: failed: {missing_settings_message(root)}", file=sys.stderr)
+            else:
+                print(f"{name}: failed: {step_failed_message(None, root)}", file=sys.stderr)
+        results, code = exc.results, EXIT_FAILED
     for name, result in results.items():
-        rows = ", ".join(f"{t}={n}" for t, n in sorted(result.row_counts.items()))
-        print(f"{name}: {result.batches} batch(es); rows loaded: {rows or 'none (nothing changed)'}")
+        print(account_summary(name, result))
     return code
+
+
+def account_summary(name: str, result: SyncResult) -> str:
+    """A few short lines per account: batches and rows, then the tables that got rows."""
+    loaded = sum(result.row_counts.values())
+    head = f"{name}: {result.batches} batch(es), {loaded:,} rows loaded"
+    if not loaded:
+        return f"{head} (nothing changed)"
+    # a no-break space keeps each table next to its count when the lines are wrapped
+    tables = ", ".join(f"{t}\u00a0{n:,}" for t, n in sorted(result.row_counts.items()) if n)
+    lines = textwrap.wrap(tables, width=96, initial_indent="  ", subsequent_indent="  ")
+    return "\n".join([head + ":", *(line.replace("\u00a0", " ") for line in lines)])
 
 
 def demo_run_args(pipeline_name: Optional[str], destination: Optional[str]) -> Dict[str, Any]:
@@ -432,7 +530,28 @@ def root_error(exc: BaseException) -> BaseException:
     return exc
 
 
+def step_failed_message(step: Optional[str], root: BaseException) -> str:
+    """One line for a failed step. Two accounts creating the same tables of a new shared
+    Postgres dataset at one moment deadlock; the loser's package stays pending and is
+    loaded by the next run, so a rerun is the whole fix (chosen over serializing the
+    first creation, which would need a lock across processes around dlt's load)."""
+    text = str(root).strip().splitlines()[0] if str(root).strip() else type(root).__name__
+    if "deadlock detected" in str(root):
+        return (
+            "Another run was changing the same tables of this dataset at the same moment (Postgres:"
+            " deadlock detected). Nothing of this run's load was committed; rerun it, that is safe."
+        )
+    return f"The {step} step failed: {text}" if step else text
+
+
 def missing_settings_message(exc: ConfigFieldMissingException) -> str:
+    destination = missing_destination(exc)
+    if destination:
+        return (
+            f"The {destination} destination has no credentials: add [destination.{destination}.credentials]"
+            f" to .dlt/secrets.toml, or set the env var DESTINATION__{destination.upper()}__CREDENTIALS"
+            " (a connection string, e.g. postgresql://user:password@host:5432/database)."
+        )
     fields = ", ".join(exc.fields)
     return (
         f"Zendesk settings are missing ({fields}). Set them in .dlt/secrets.toml"
@@ -446,6 +565,27 @@ def missing_settings_message(exc: ConfigFieldMissingException) -> str:
         "or as env vars SOURCES__ZENDESK__SUBDOMAIN, SOURCES__ZENDESK__CREDENTIALS__OAUTH_TOKEN, ...\n"
         "No account at hand? Try it on a local fake Zendesk: python zendesk_pipeline.py --demo"
     )
+
+
+def missing_destination(exc: ConfigFieldMissingException) -> Optional[str]:
+    """The destination whose settings are missing, when they are a destination's (dlt's
+    lookup traces hold the sections it searched: `destination.<name>...`)."""
+    for trace in _lookups(list(exc.traces.values())):
+        sections = list(getattr(trace, "sections", None) or [])
+        if len(sections) >= 2 and sections[0] == "destination":
+            return str(sections[1])
+    return None
+
+
+def _lookups(items: Any) -> Iterator[Any]:
+    for item in items:
+        nested = getattr(item, "traces", None)
+        if isinstance(item, list):
+            yield from _lookups(item)
+        elif isinstance(nested, dict):
+            yield from _lookups(list(nested.values()))
+        else:
+            yield item
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import pytest
 from zendesk_fake import FakeZendesk
 from tests.helpers.accounts import (
     SHARED_DATASET,
+    account_views,
     accounts_env,
     dataset_reader,
     running_accounts,
@@ -225,8 +226,8 @@ def test_shared_dataset_holds_all_accounts_side_by_side_each_exact(
         check()
         schema = dlt.attach("zendesk_acme", pipelines_dir=pipelines_dir).default_schema
         assert [c for c, h in schema.get_table_columns("tickets").items() if h.get("primary_key")] == ["subdomain", "id"]
-        with pytest.raises(ZendeskConfigError, match="full refresh would drop their rows"):
-            sync_account("acme", destination=destination, pipelines_dir=pipelines_dir, full_refresh=True)
+        sync_account("acme", destination=destination, pipelines_dir=pipelines_dir, full_refresh=True)
+        check()
 
 
 def test_shared_dataset_soft_deletions_retire_only_the_accounts_own_rows(
@@ -270,9 +271,194 @@ def test_the_script_syncs_every_account_with_account_all(fakes: Dict[str, FakeZe
         cwd=tmp_path, env={**os.environ, "PYTHONPATH": repo}, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    assert max(len(line) for line in done.stdout.splitlines()) <= 100, done.stdout
     for name, fake in fakes.items():
         assert f"{name}: 1 batch(es)" in done.stdout
         with duckdb.connect(str(tmp_path / f"zendesk_{name}.duckdb"), read_only=True) as db:
             for table in ("groups", "users"):
                 held = db.execute(f"select count(*) from zendesk_{name}_data.{table}").fetchone()[0]
                 assert held == len(fake.ground_truth()[table]), (name, table)
+
+
+# --- datasets shared by accounts: decided on the resolved target, one DuckDB file, migrations --
+
+
+def _accounts(fakes: Dict[str, FakeZendesk], **per_account: Dict[str, Any]) -> Dict[str, str]:
+    """accounts_env for the named fakes only, each entry updated with its own settings."""
+    import json
+
+    chosen = {name: fakes[name] for name in per_account}
+    env = accounts_env(chosen)
+    entries = json.loads(env["SOURCES__ZENDESK__ACCOUNTS"])
+    for entry in entries:
+        entry.update(per_account[entry["name"]])
+    env["SOURCES__ZENDESK__ACCOUNTS"] = json.dumps(entries)
+    return env
+
+
+def _set_env(monkeypatch: pytest.MonkeyPatch, env: Dict[str, str]) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+
+def test_sharing_is_decided_on_the_destination_given_for_the_run() -> None:
+    entries = [
+        {"name": "acme", "subdomain": "acme", "dataset": "all"},
+        {"name": "globex", "subdomain": "globex", "dataset": "all", "destination": "postgres"},
+    ]
+    assert not any(a.shared for a in load_accounts(entries))
+    assert all(a.shared for a in load_accounts(entries, destination="postgres"))
+    assert all(a.shared for a in load_accounts(entries, destination=dlt.destinations.duckdb("x.duckdb")))
+
+
+@pytest.fixture
+def pg_prefix() -> Iterator[str]:
+    import uuid
+
+    from tests.helpers import POSTGRES_URL, postgres_available
+    from tests.helpers.accounts import drop_postgres_schemas
+
+    if not postgres_available():
+        pytest.skip("no PostgreSQL server answers on 127.0.0.1:5432")
+    prefix = f"zd_acc_{uuid.uuid4().hex[:8]}"
+    yield prefix
+    drop_postgres_schemas(POSTGRES_URL, prefix)
+
+
+def test_script_destination_makes_accounts_share_a_postgres_dataset(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, pg_prefix: str
+) -> None:
+    """acme (no destination) and globex (postgres) in one dataset, `--destination postgres`:
+    both stamped and keyed (subdomain, id), each account's tickets all there."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import POSTGRES_URL
+
+    dataset = f"{pg_prefix}_all"
+    with running_accounts() as fakes:
+        env = _accounts(fakes, acme={"dataset": dataset}, globex={"dataset": dataset, "destination": "postgres"})
+        env["DESTINATION__POSTGRES__CREDENTIALS"] = POSTGRES_URL
+        repo = __file__.rsplit("/tests/", 1)[0]
+        done = subprocess.run(
+            [sys.executable, f"{repo}/zendesk_pipeline.py", "--account", "all", "--destination", "postgres",
+             "--tables", "tickets"],
+            cwd=tmp_path, env={**os.environ, **env, "PYTHONPATH": repo}, capture_output=True, text=True, timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        destination = dlt.destinations.postgres(POSTGRES_URL)
+        for name in ("acme", "globex"):
+            reader = account_views(destination, dataset, name, str(tmp_path / "r"), ["tickets"])
+            assert_matches_truth(reader, fakes[name].ground_truth(), ["tickets"])
+
+
+def test_accounts_sharing_a_dataset_on_default_duckdb_share_one_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import duckdb
+
+    monkeypatch.setenv("DLT_LOCAL_DIR", str(tmp_path))
+    monkeypatch.delenv("DESTINATION__DUCKDB__CREDENTIALS", raising=False)
+    with running_accounts() as fakes:
+        _set_env(monkeypatch, _accounts(fakes, acme={"dataset": SHARED_DATASET}, globex={"dataset": SHARED_DATASET}))
+        sync_accounts(pipelines_dir=str(tmp_path / "pipelines"), tables=["groups"])
+        assert sorted(p.name for p in tmp_path.glob("*.duckdb")) == [f"{SHARED_DATASET}_shared.duckdb"]
+        with duckdb.connect(str(tmp_path / f"{SHARED_DATASET}_shared.duckdb"), read_only=True) as db:
+            for name in ("acme", "globex"):
+                held = db.execute(f"select id from {SHARED_DATASET}.groups where subdomain = ?", [name]).fetchall()
+                assert sorted(r[0] for r in held) == sorted(g["id"] for g in fakes[name].ground_truth()["groups"])
+
+
+def test_an_account_added_to_a_single_account_postgres_dataset_shares_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, pg_prefix: str
+) -> None:
+    """acme alone in its dataset (keys on id, no subdomain column), then globex listed in it
+    too: the next runs adopt acme's rows as acme's and both accounts are exact."""
+    from tests.helpers import POSTGRES_URL
+
+    dataset = f"{pg_prefix}_one"
+    tables = ["groups", "users"]
+    destination = dlt.destinations.postgres(POSTGRES_URL)
+    pipelines_dir = str(tmp_path / "pipelines")
+    with running_accounts() as fakes:
+        _set_env(monkeypatch, _accounts(fakes, acme={"dataset": dataset}))
+        sync_accounts(destination=destination, pipelines_dir=pipelines_dir, tables=tables)
+        _set_env(monkeypatch, _accounts(fakes, acme={"dataset": dataset}, globex={"dataset": dataset}))
+        sync_accounts(["globex", "acme"], destination=destination, pipelines_dir=pipelines_dir, tables=tables)
+        for name in ("acme", "globex"):
+            reader = account_views(destination, dataset, name, str(tmp_path / "r"), tables)
+            assert_matches_truth(reader, fakes[name].ground_truth(), tables)
+
+
+def test_an_account_moved_into_a_shared_dataset_loads_in_full_and_refreshes_alone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    path = str(tmp_path / "warehouse.duckdb")
+    destination = dlt.destinations.duckdb(path)
+    pipelines_dir = str(tmp_path / "pipelines")
+    tables = ["groups", "users", "organizations"]
+    with running_accounts() as fakes:
+        _set_env(monkeypatch, _accounts(fakes, acme={}, globex={"dataset": SHARED_DATASET}, initech={"dataset": SHARED_DATASET}))
+        sync_accounts(destination=destination, pipelines_dir=pipelines_dir, tables=tables)
+        _set_env(monkeypatch, _accounts(fakes, acme={"dataset": SHARED_DATASET}, globex={"dataset": SHARED_DATASET}, initech={"dataset": SHARED_DATASET}))
+        sync_account("acme", destination=destination, pipelines_dir=pipelines_dir, tables=tables)
+        for name, fake in fakes.items():
+            reader = account_views(destination, SHARED_DATASET, name, str(tmp_path / "r"), tables)
+            assert_matches_truth(reader, fake.ground_truth(), tables)
+
+        fakes["acme"].mutate(seed=3, fraction=0.2)
+        fakes["acme"].reset_counts()
+        sync_account("acme", destination=destination, pipelines_dir=pipelines_dir, tables=tables, full_refresh=True)
+        assert fakes["acme"].total_requests() > 0
+        for name, fake in fakes.items():
+            reader = account_views(destination, SHARED_DATASET, name, str(tmp_path / "r"), tables)
+            assert_matches_truth(reader, fake.ground_truth(), tables)
+
+
+def test_a_rejected_token_names_the_accounts_own_section(fakes: Dict[str, FakeZendesk], monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.setenv("SOURCES__ZENDESK_GLOBEX__CREDENTIALS__OAUTH_TOKEN", "not-globex-token-5e1")
+    destination = dlt.destinations.duckdb(str(tmp_path / "warehouse.duckdb"))
+    with pytest.raises(ZendeskAccountsFailed) as failed:
+        sync_accounts(["acme", "globex"], destination=destination, pipelines_dir=str(tmp_path / "p"), tables=["groups"])
+    message = str(failed.value.failures["globex"])
+    assert "401" in message and "SOURCES__ZENDESK_GLOBEX__CREDENTIALS__" in message, message
+    assert "[sources.zendesk_globex.credentials]" in message
+    assert "SOURCES__ZENDESK__CREDENTIALS__" not in message and "not-globex-token" not in message
+    assert set(failed.value.results) == {"acme"}
+
+
+def test_an_account_added_to_a_single_account_duckdb_dataset_shares_one_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """On default DuckDB, acme alone writes zendesk_acme.duckdb; once globex lists the same
+    dataset, both load into the shared file, acme in full (its cursors were the old file's)."""
+    monkeypatch.setenv("DLT_LOCAL_DIR", str(tmp_path))
+    monkeypatch.delenv("DESTINATION__DUCKDB__CREDENTIALS", raising=False)
+    pipelines_dir = str(tmp_path / "pipelines")
+    tables = ["groups", "users"]
+    with running_accounts() as fakes:
+        _set_env(monkeypatch, _accounts(fakes, acme={"dataset": SHARED_DATASET}))
+        sync_accounts(pipelines_dir=pipelines_dir, tables=tables)
+        assert (tmp_path / "zendesk_acme.duckdb").is_file()
+        _set_env(monkeypatch, _accounts(fakes, acme={"dataset": SHARED_DATASET}, globex={"dataset": SHARED_DATASET}))
+        sync_accounts(["globex", "acme"], pipelines_dir=pipelines_dir, tables=tables)
+        destination = dlt.destinations.duckdb(str(tmp_path / f"{SHARED_DATASET}_shared.duckdb"))
+        for name in ("acme", "globex"):
+            reader = account_views(destination, SHARED_DATASET, name, str(tmp_path / "r"), tables)
+            assert_matches_truth(reader, fakes[name].ground_truth(), tables)
+
+
+def test_an_account_whose_dataset_is_named_like_its_duckdb_file_is_refused_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from zendesk.accounts import account_destination
+
+    monkeypatch.delenv("DESTINATION__DUCKDB__CREDENTIALS", raising=False)
+    clash, fine = load_accounts(
+        [{"name": "globex", "subdomain": "globex", "dataset": "zendesk_globex"}, {"name": "acme", "subdomain": "acme"}]
+    )
+    with pytest.raises(ZendeskConfigError, match=r"dataset zendesk_globex is also the name of its DuckDB file.*zendesk_globex_data"):
+        account_destination(clash)
+    assert account_destination(fine) == "duckdb"
+    assert account_destination(clash, "postgres") == "postgres"

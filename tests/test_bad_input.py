@@ -138,7 +138,7 @@ def test_unknown_table_is_refused_naming_it_and_the_choices(fake: Any, make_pipe
 def test_unknown_table_on_the_command_line(fake: Any, tmp_path: Path) -> None:
     cwd = tmp_path / "run"
     done = run_cli(cwd, cli_env(cwd, fake), "--tables", "tickets,nope")
-    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.returncode == 2, done.stderr[-2000:]
     assert "Unknown table(s): nope." in done.stderr
     assert "Choose from: tickets, ticket_metrics" in done.stderr
     assert "Traceback" not in done.stderr
@@ -163,7 +163,7 @@ def test_malformed_subdomain_on_the_command_line(fake: Any, tmp_path: Path, subd
 def test_future_start_date_on_the_command_line(fake: Any, tmp_path: Path) -> None:
     cwd = tmp_path / "run"
     done = run_cli(cwd, cli_env(cwd, fake), "--start-date", _future_date())
-    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.returncode == 2, done.stderr[-2000:]
     assert "is in the future" in done.stderr
     assert fake.total_requests() == 0
     assert_cli_wrote_nothing(cwd)

@@ -38,6 +38,9 @@ def test_demo_loads_every_table_into_duckdb(tmp_path: Any) -> None:
             held = db.sql(f"select count(*) from zendesk_data.{table}").fetchall()[0][0]
             assert held > 0
             assert re.search(rf"^  {table}\s+{held:,} rows", done.stdout, re.M), (table, done.stdout)
+    assert "the demo reloads everything on each run" in done.stdout.splitlines()[-1]
+    rate = tmp_path / "dlt_data" / "zendesk" / "rate"
+    assert not rate.exists() or not any(rate.iterdir()), "the demo left rate files in dlt's data folder"
 
 
 def test_check_reports_the_user_and_which_tables_are_readable(fake: Any, tmp_path: Any) -> None:
@@ -62,3 +65,77 @@ def test_check_reports_the_user_and_which_tables_are_readable(fake: Any, tmp_pat
 
     endpoints = {spec.endpoint.path for spec in TABLES}
     assert fake.total_requests() <= len(endpoints) + 1  # one per distinct endpoint plus /users/me
+
+
+# --- command-line errors: exit codes and one-line messages -------------------------------
+
+import pytest  # noqa: E402
+
+from tests.helpers.cli import cli_env, run_cli  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "args, env, expected",
+    [
+        pytest.param(["--tables", "tickets,foo"], {}, "Unknown table(s): foo.", id="unknown-table"),
+        pytest.param(["--start-date", "31/01/2024"], {}, "--start-date: start_date '31/01/2024' is not a date", id="bad-date"),
+        pytest.param(["--pipeline-name", "acme/prod"], {}, "--pipeline-name 'acme/prod' cannot name", id="bad-pipeline-name"),
+        pytest.param(["--pipeline-name", "acme", "--dataset", "acme"], {}, "choose another --dataset (for example acme_data)", id="catalog-clash"),
+        pytest.param(
+            ["--destination", "postgres", "--tables", "groups"], {"DESTINATION__POSTGRES__CREDENTIALS": None},
+            "The postgres destination has no credentials: add [destination.postgres.credentials]", id="no-pg-credentials",
+        ),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line_and_no_request(
+    fake: Any, tmp_path: Any, args: Any, env: Dict[str, Any], expected: str
+) -> None:
+    cwd = tmp_path / "run"
+    fake.reset_counts()
+    done = run_cli(cwd, cli_env(cwd, fake, **env), *args)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert expected in done.stderr.strip().splitlines()[-1], done.stderr
+    assert "Traceback" not in done.stderr and "LookupTrace" not in done.stderr
+    assert "does not apply" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 2, done.stderr  # at most the base_url note before it
+    assert fake.total_requests() == 0
+
+
+def test_check_refuses_a_subdomain_the_base_url_does_not_answer_for(fake: Any, tmp_path: Any) -> None:
+    cwd = tmp_path / "run"
+    done = run_cli(cwd, cli_env(cwd, fake, SOURCES__ZENDESK__SUBDOMAIN="wrongsub"), "check")
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "not for subdomain 'wrongsub'" in done.stderr and "Traceback" not in done.stderr
+    assert run_cli(cwd, cli_env(cwd, fake), "check").returncode == 0
+
+
+def test_a_run_with_base_url_says_the_subdomain_names_no_host_and_where_it_loaded(fake: Any, tmp_path: Any) -> None:
+    cwd = tmp_path / "run"
+    for _ in range(2):  # the second run loads nothing new
+        done = run_cli(cwd, cli_env(cwd, fake), "--tables", "groups")
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "base_url is set" in done.stderr and "check" in done.stderr
+        assert "dataset zendesk_data:" in done.stdout and "None" not in done.stdout, done.stdout
+
+
+def test_one_line_for_a_deadlock_between_accounts_creating_a_shared_dataset() -> None:
+    from zendesk_pipeline import step_failed_message
+
+    message = step_failed_message("load", RuntimeError('deadlock detected\nDETAIL: Process 1 waits for ...'))
+    assert "\n" not in message and "rerun it, that is safe" in message
+
+
+def test_an_account_summary_is_a_few_short_lines() -> None:
+    from zendesk import TABLE_NAMES
+    from zendesk.sync import SyncResult
+    from zendesk_pipeline import account_summary
+
+    result = SyncResult(batches=3)
+    for table in TABLE_NAMES:
+        result.row_counts[table] = 123_456
+    lines = account_summary("acme", result).splitlines()
+    assert lines[0] == f"acme: 3 batch(es), {123_456 * len(TABLE_NAMES):,} rows loaded:"
+    # about three tables a line: a few lines, none longer than 100 characters
+    assert 2 <= len(lines) <= 2 + len(TABLE_NAMES) // 3 and max(map(len, lines)) <= 100, lines
+    assert all(f"{table} 123,456" in " ".join(lines) for table in TABLE_NAMES)
+    assert account_summary("acme", SyncResult(batches=1)) == "acme: 1 batch(es), 0 rows loaded (nothing changed)"

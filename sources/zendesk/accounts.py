@@ -12,8 +12,11 @@ across processes. Each account listed in `sources.zendesk.accounts` gets its own
   a Postgres store gets the account's name as its key);
 - rate budget: the client paces per account host, and any rate setting may be given per account.
 
-Accounts that name the same dataset share it (`share_dataset`): a `subdomain` column and
-(`subdomain`, key) keys on every table, so one query covers all accounts.
+Accounts that name the same dataset on the same destination (after the run's own
+`destination`, if given, stands for every account's) share it (`share_dataset`): a
+`subdomain` column and (`subdomain`, key) keys on every table, so one query covers all
+accounts; on DuckDB they share one file. `prepare_dataset` keeps a dataset in line when
+accounts join it, move into it, or are refreshed in it (see `account_datasets`).
 
 The list itself holds no secret, so a scheduler can read it without touching credentials:
 
@@ -32,12 +35,13 @@ an account's whole sync (used by `zendesk_pipeline.py --account` and the Airflow
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import dlt
 from dlt.common.configuration import resolve_configuration
@@ -45,15 +49,22 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.configuration.specs import CredentialsConfiguration
 
 from . import TABLE_NAMES, select_tables, zendesk_support
-from .config import normalize_subdomain
+from .account_datasets import (
+    SUBDOMAIN_COLUMN,
+    adopt_unshared_tables,
+    cursors_from_elsewhere,
+    delete_account_rows,
+    reset_cursors,
+)
+from .config import duckdb_name_clash, normalize_subdomain
 from .credentials import (
     ZendeskApiTokenCredentials,
     ZendeskOAuthClientCredentials,
     ZendeskOAuthRefreshCredentials,
     ZendeskOAuthTokenCredentials,
 )
-from .errors import ZendeskConfigError
-from .settings import TABLES_BY_NAME
+from .errors import ZendeskAuthError, ZendeskConfigError, ZendeskSettingMissing
+from .settings import TABLES_BY_NAME, state_holder
 from .sync import SyncResult, run_until_drained
 from .token_store import DEFAULT_TOKEN_STORE_PATH, account_store_location
 
@@ -72,9 +83,6 @@ ACCOUNT_KEYS = ("name", "subdomain", "dataset", "destination", "credentials_sect
 SOURCE_SETTINGS = tuple(
     p for p in inspect.signature(zendesk_support).parameters if p not in ("subdomain", "credentials")
 )
-
-SUBDOMAIN_COLUMN = "subdomain"
-"""In a dataset shared by several accounts: the account each row belongs to."""
 
 #: Tried in this order, as dlt tries the members of `ZendeskCredentials`.
 CREDENTIAL_SPECS = (
@@ -150,11 +158,14 @@ class ZendeskAccount:
         )
 
 
-def load_accounts(entries: Optional[Any] = None) -> List[ZendeskAccount]:
+def load_accounts(entries: Optional[Any] = None, destination: Any = None) -> List[ZendeskAccount]:
     """The accounts of `sources.zendesk.accounts` (or of `entries`), validated.
 
     Reads no secret: a scheduler may call this to plan one task per account. Raises
     `ZendeskConfigError` when the list is missing, malformed or names an account twice.
+    `destination` is a destination given for this run (the command line's
+    `--destination`): it stands for every account's own when deciding which accounts share
+    a dataset, since accounts whose listed destinations differ meet in it.
     """
     if entries is None:
         entries = dlt.config.get(ACCOUNTS_KEY)
@@ -164,7 +175,7 @@ def load_accounts(entries: Optional[Any] = None) -> List[ZendeskAccount]:
         except ValueError:
             raise ZendeskConfigError(f"{ACCOUNTS_KEY} is not valid JSON.") from None
     if not entries or not isinstance(entries, (list, tuple)):
-        raise ZendeskConfigError(
+        raise ZendeskSettingMissing(
             f"No Zendesk accounts are listed. Add [[{ACCOUNTS_KEY}]] tables (name, subdomain) to"
             " .dlt/config.toml, or a JSON list to the env var SOURCES__ZENDESK__ACCOUNTS."
         )
@@ -173,8 +184,16 @@ def load_accounts(entries: Optional[Any] = None) -> List[ZendeskAccount]:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ZendeskConfigError(f"Account name(s) listed twice in {ACCOUNTS_KEY}: {', '.join(twice)}.")
-    targets = [(a.destination, a.dataset) for a in accounts]
-    return [replace(a, shared=targets.count((a.destination, a.dataset)) > 1) for a in accounts]
+    targets = [(destination_key(destination or a.destination), a.dataset) for a in accounts]
+    return [replace(a, shared=targets.count(target) > 1) for a, target in zip(accounts, targets)]
+
+
+def destination_key(destination: Any) -> str:
+    """What identifies a destination when comparing accounts' targets: its name (DuckDB
+    when unset, as for the pipeline)."""
+    if destination is None:
+        return "duckdb"
+    return str(getattr(destination, "destination_name", None) or destination)
 
 
 def account_names() -> List[str]:
@@ -214,7 +233,7 @@ def resolve_account_credentials(account: ZendeskAccount) -> CredentialsConfigura
             resolved.token_store_path = account_store_location(resolved.token_store_path, account.name)
         return resolved
     env_prefix = "__".join(_sections(account.credentials_section)).upper()
-    raise ZendeskConfigError(
+    raise ZendeskSettingMissing(
         f"No credentials for Zendesk account '{account.name}': set them under"
         f" [{account.credentials_section}] in .dlt/secrets.toml (client_id and client_secret, or"
         f" oauth_token, or email and api_token), or as env vars {env_prefix}__<FIELD>."
@@ -228,10 +247,34 @@ def account_pipeline(
     return dlt.pipeline(
         pipeline_name=account.pipeline_name,
         pipelines_dir=pipelines_dir,
-        destination=destination or account.destination or "duckdb",
+        destination=account_destination(account, destination),
         dataset_name=account.dataset,
         progress=progress,
     )
+
+
+def account_destination(account: ZendeskAccount, destination: Any = None) -> Any:
+    """The destination the account loads into.
+
+    DuckDB with no configured path puts each pipeline in a file of its own
+    (`zendesk_<name>.duckdb`), so accounts "sharing" a dataset would share nothing: a shared
+    dataset gets one file named after it (`<dataset>_shared.duckdb`, in the same folder; a
+    file named as its dataset would make DuckDB's names ambiguous).
+    """
+    chosen = destination or account.destination or "duckdb"
+    if chosen != "duckdb":
+        return chosen
+    configured = dlt.secrets.get("destination.duckdb.credentials")
+    if account.shared and not configured:
+        return dlt.destinations.duckdb(f"{account.dataset}_shared.duckdb")
+    path = configured if isinstance(configured, str) and configured else f"{account.pipeline_name}.duckdb"
+    if duckdb_name_clash(path, account.dataset):
+        raise ZendeskConfigError(
+            f"Account '{account.name}': dataset {account.dataset} is also the name of its DuckDB file"
+            f" ({account.dataset}.duckdb), which DuckDB cannot tell apart: set another dataset in its"
+            f" entry of {ACCOUNTS_KEY} (for example {account.dataset}_data)."
+        )
+    return chosen
 
 
 def share_dataset(source: Any, subdomain: str) -> Any:
@@ -286,6 +329,48 @@ def _stamp(subdomain: str) -> Any:
     return stamp
 
 
+def names_own_section(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Rejected credentials name the account's own settings section, not the default one.
+
+    The client words a 401 for the single-account setup (`sources.zendesk.credentials`,
+    `SOURCES__ZENDESK__CREDENTIALS__*`); for one of several accounts that points at the
+    wrong place, so the message is re-worded here, where the account is known."""
+
+    @functools.wraps(func)
+    def wrapper(account: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(account, *args, **kwargs)
+        except Exception as exc:
+            rejected = _innermost(exc, ZendeskAuthError)
+            if rejected is None:
+                raise
+            if not isinstance(account, ZendeskAccount):
+                account = get_account(str(account))
+            raise ZendeskAuthError(in_section(str(rejected), account.credentials_section)) from exc
+
+    return wrapper
+
+
+def _innermost(exc: BaseException, kind: type) -> Optional[BaseException]:
+    seen: Optional[BaseException] = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def in_section(message: str, section: str) -> str:
+    """`message` with the default credentials section replaced by `section`."""
+    env_prefix = "__".join(_sections(section)).upper()
+    named = message.replace("SOURCES__ZENDESK__CREDENTIALS__", f"{env_prefix}__")
+    named = named.replace("sources.zendesk.credentials", section)
+    if f"[{section}]" not in named:
+        named = named.replace(".dlt/secrets.toml", f"[{section}] of .dlt/secrets.toml", 1)
+    return named
+
+
+@names_own_section
 def sync_account(
     account: Any,
     tables: Optional[Sequence[str]] = None,
@@ -305,25 +390,25 @@ def sync_account(
             A scheduler whose tasks land on different machines passes a fresh directory per
             task: the state is then restored from the destination, and a package a crashed
             attempt left behind is never loaded over newer data by a later run.
-        full_refresh: Drop the selected tables and their cursors, and reload.
+        full_refresh: Drop the selected tables and their cursors, and reload. In a shared
+            dataset: delete the account's own rows of those tables, forget its cursors, reload.
         progress: dlt's progress display.
         overrides: `zendesk_support` settings for this call (over the account's own).
 
     Returns:
         What the sync did: batches and rows per table.
     """
-    if not isinstance(account, ZendeskAccount):
-        account = get_account(str(account))
-    if account.shared and full_refresh:
-        raise ZendeskConfigError(
-            f"Account '{account.name}' shares dataset {account.dataset} with other accounts: a full"
-            " refresh would drop their rows too. Give it a dataset of its own to reload it."
-        )
+    if isinstance(account, ZendeskAccount):
+        accounts = load_accounts(destination=destination) if account.shared else [account]
+    else:
+        accounts = load_accounts(destination=destination)
+        account = get_account(str(account), accounts)
     args: Dict[str, Any] = {**account.settings, **overrides}
     audits_mode = args.get("audits_mode") or dlt.config.get("sources.zendesk.audits_mode", str) or "events"
     selected = select_tables(tables, audits_mode)
     credentials = resolve_account_credentials(account)
     pipeline = account_pipeline(account, destination, pipelines_dir, progress)
+    full_refresh = prepare_dataset(pipeline, account, accounts, selected, audits_mode, full_refresh)
 
     def make_source(batch_tables: Sequence[str]) -> Any:
         source = zendesk_support(subdomain=account.subdomain, credentials=credentials, **args)
@@ -343,13 +428,57 @@ def sync_account(
     return result
 
 
-def sync_accounts(names: Optional[Iterable[str]] = None, **kwargs: Any) -> Dict[str, SyncResult]:
+def prepare_dataset(
+    pipeline: dlt.Pipeline,
+    account: ZendeskAccount,
+    accounts: Sequence[ZendeskAccount],
+    tables: Sequence[str],
+    audits_mode: str,
+    full_refresh: bool,
+) -> bool:
+    """Make the account's dataset ready for its sync; returns whether dlt must still run
+    the full refresh (a shared dataset's is done here, on the account's own rows).
+
+    - Cursors kept from another dataset (the account was moved): forgotten, so the move
+      loads everything instead of nothing.
+    - A dataset shared since the last run: the tables its single account filled get their
+      `subdomain` column (see `account_datasets.adopt_unshared_tables`).
+    - A full refresh in a shared dataset: the account's cursors of `tables` are forgotten
+      and its rows deleted; the other accounts' rows stay.
+    """
+    if cursors_from_elsewhere(pipeline):
+        logger.warning(
+            "Zendesk account %s: dataset %s holds no state of pipeline %s (the account was moved"
+            " here): loading its tables from the start.", account.name, account.dataset, pipeline.pipeline_name,
+        )
+        reset_cursors(pipeline)
+    if not account.shared:
+        return full_refresh
+    owners = {a.pipeline_name: normalize_subdomain(a.subdomain) for a in accounts if a.dataset == account.dataset}
+    adopt_unshared_tables(pipeline, TABLE_NAMES, owners)
+    if full_refresh and pipeline.default_schema_name:
+        if pipeline.has_pending_data:
+            raise ZendeskConfigError(
+                f"Account '{account.name}' has a load that an earlier run did not finish: run"
+                f" `python zendesk_pipeline.py --account {account.name}` once to finish it, then the"
+                " full refresh."
+            )
+        holders = {h for t in tables if (h := state_holder(t, audits_mode))}
+        reset_cursors(pipeline, sorted({*tables, *holders}))
+        delete_account_rows(pipeline, tables, normalize_subdomain(account.subdomain))
+    return False
+
+
+def sync_accounts(
+    names: Optional[Iterable[str]] = None, destination: Any = None, **kwargs: Any
+) -> Dict[str, SyncResult]:
     """Sync the named accounts (all by default) one after another, in one process.
 
     An account that fails does not stop the others; after all have run, the failures are
     raised together in a `ZendeskAccountsFailed` naming each account.
     """
-    accounts = load_accounts()
+    accounts = load_accounts(destination=destination)
+    kwargs["destination"] = destination
     chosen = accounts if names is None else [get_account(n, accounts) for n in names]
     results: Dict[str, SyncResult] = {}
     failures: Dict[str, BaseException] = {}
@@ -364,6 +493,7 @@ def sync_accounts(names: Optional[Iterable[str]] = None, **kwargs: Any) -> Dict[
     return results
 
 
+@names_own_section
 def check_account(account: Any) -> Any:
     """`check` for one account: its settings and credentials, one request per endpoint."""
     from .check import check_connection

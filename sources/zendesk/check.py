@@ -1,21 +1,24 @@
 """A dry connection check: are the subdomain and credentials right, which tables can we read?
 
 One request per distinct endpoint (the smallest page each allows), nothing loaded.
-Settings resolve exactly as for the source (section `sources.zendesk`).
+Settings resolve exactly as for the source (section `sources.zendesk`). With `base_url`
+set (a test server), the check also verifies that the server answers for the subdomain.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
+from urllib.parse import urlsplit
 
 import dlt
 from dlt.common.configuration.inject import with_config
 
 from . import build_client, marketplace_headers
 from .client import ZendeskClient
+from .config import normalize_subdomain
 from .credentials import ZendeskCredentials
-from .errors import TableUnavailable, ZendeskApiError, ZendeskAuthError
+from .errors import TableUnavailable, ZendeskApiError, ZendeskAuthError, ZendeskConfigError
 from .rate_limit import account_budget
 from .settings import TABLES, Pagination, TableSpec
 
@@ -71,6 +74,19 @@ def probe_tables(client: ZendeskClient) -> Dict[str, str]:
     return result
 
 
+def same_account(subdomain: str, me: Dict[str, Any]) -> None:
+    """With `base_url` set, the subdomain names no host, so a wrong one would still
+    connect: compare it with the account the server says it is (the host of the signed-in
+    user's `url`). Raises ZendeskConfigError when they differ."""
+    host = urlsplit(str(me.get("url") or "")).hostname or ""
+    expected = f"{normalize_subdomain(subdomain)}.zendesk.com"
+    if host.endswith(".zendesk.com") and host != expected:
+        raise ZendeskConfigError(
+            f"base_url answers for the account {host}, not for subdomain '{subdomain}' ({expected}):"
+            " set sources.zendesk.subdomain to that account's, or point base_url at the right server."
+        )
+
+
 @with_config(sections=("sources", "zendesk"))
 def check_connection(
     subdomain: str = dlt.config.value,
@@ -101,6 +117,8 @@ def check_connection(
         ),
     )
     me = client.get("/users/me").get("user", {})
+    if base_url:
+        same_account(subdomain, me)
     result = CheckResult(user=me, tables=probe_tables(client))
     result.requests = client.counter.total
     return result

@@ -1,4 +1,4 @@
-"""Validation of the user's settings: subdomain, base URL and start date.
+"""Validation of the user's settings: subdomain, base URL, start date and DuckDB names.
 
 Everything here runs before the first request, so a typo fails fast with a message that
 names the setting, and credentials can never be sent to a host that is not the
@@ -8,12 +8,13 @@ account's own `<subdomain>.zendesk.com` (or a loopback test server).
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from datetime import date, datetime, timezone
 from typing import Optional, Union
 from urllib.parse import urlsplit
 
-from .errors import ZendeskConfigError
+from .errors import ZendeskConfigError, ZendeskSettingMissing
 
 _SUBDOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -31,7 +32,7 @@ def is_placeholder(value: object) -> bool:
 def normalize_subdomain(value: Optional[str]) -> str:
     """Accept `acme`, `acme.zendesk.com` or `https://acme.zendesk.com/...`; return `acme`."""
     if not value or is_placeholder(str(value)):
-        raise ZendeskConfigError(
+        raise ZendeskSettingMissing(
             "The Zendesk subdomain is not set. Set sources.zendesk.subdomain (or the env var"
             " SOURCES__ZENDESK__SUBDOMAIN) to the first part of your Zendesk address: 'acme'"
             " for https://acme.zendesk.com."
@@ -135,3 +136,10 @@ def _parse_text_date(text: str) -> datetime:
             " 01/31/2024) or ISO 8601 (2024-01-31 or 2024-01-31T00:00:00Z)."
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def duckdb_name_clash(path: str, dataset: str) -> bool:
+    """True when a DuckDB file and a dataset in it share a name: DuckDB names the file's
+    catalog after the file, and then cannot tell the catalog from the schema ("Ambiguous
+    reference to catalog or schema" on every load)."""
+    return os.path.splitext(os.path.basename(path))[0] == dataset

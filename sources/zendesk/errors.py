@@ -11,6 +11,11 @@ class ZendeskConfigError(ZendeskSourceError, ValueError):
     """A setting is missing or malformed; raised before any request is sent."""
 
 
+class ZendeskSettingMissing(ZendeskConfigError):
+    """A required setting is not set (or holds a placeholder): the message names where to
+    set it. The command line treats it as a usage error (exit code 2)."""
+
+
 class ZendeskAuthError(ZendeskSourceError):
     """Zendesk rejected the credentials (401): the run stops at once."""
 

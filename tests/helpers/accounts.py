@@ -70,3 +70,32 @@ def shared_dataset_reader(name: str, path: str, pipelines_dir: str) -> dlt.Pipel
         destination=dlt.destinations.duckdb(path),
         dataset_name=f"view_{name}",
     )
+
+
+def account_views(destination: Any, dataset: str, name: str, pipelines_dir: str, tables: Any = None) -> dlt.Pipeline:
+    """A pipeline reading account `name`'s rows of the shared `dataset` on any SQL
+    destination, through per-account views in a dataset `<dataset>_v_<name>`."""
+    views = f"{dataset}_v_{name}"
+    tables = select_tables(None) if tables is None else tables
+    writer = dlt.pipeline(
+        pipeline_name=f"views_{name}", pipelines_dir=pipelines_dir, destination=destination, dataset_name=dataset
+    )
+    with writer.sql_client() as client:
+        client.execute_sql(f"create schema if not exists {views}")
+        for table in tables:
+            client.execute_sql(
+                f"create or replace view {views}.{table} as select * from {dataset}.{table} where subdomain = '{name}'"
+            )
+    return dlt.pipeline(
+        pipeline_name=f"view_reader_{name}", pipelines_dir=pipelines_dir, destination=destination, dataset_name=views
+    )
+
+
+def drop_postgres_schemas(url: str, prefix: str) -> None:
+    """Drop every schema whose name starts with `prefix` (a test's datasets and views)."""
+    import psycopg2
+
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select nspname from pg_namespace where nspname like %s", (prefix + "%",))
+        for (schema,) in cur.fetchall():
+            cur.execute(f'drop schema "{schema}" cascade')

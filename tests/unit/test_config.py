@@ -174,3 +174,18 @@ def test_garbage_start_date_names_the_formats(value: str) -> None:
 def test_bool_start_date_is_refused() -> None:
     with pytest.raises(ZendeskConfigError, match="MM/DD/YYYY"):
         parse_start_date(True, now=NOW)  # type: ignore[arg-type]
+
+
+def test_a_placeholder_subdomain_is_a_missing_setting() -> None:
+    from zendesk.errors import ZendeskSettingMissing
+
+    with pytest.raises(ZendeskSettingMissing, match="subdomain is not set"):
+        normalize_subdomain("<configure me>")
+
+
+def test_duckdb_file_and_dataset_of_one_name_clash() -> None:
+    from zendesk.config import duckdb_name_clash
+
+    assert duckdb_name_clash("/data/acme.duckdb", "acme")
+    assert duckdb_name_clash("zendesk.duckdb", "zendesk")
+    assert not duckdb_name_clash("zendesk.duckdb", "zendesk_data")
