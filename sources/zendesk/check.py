@@ -20,7 +20,7 @@ from .config import normalize_subdomain
 from .credentials import ZendeskCredentials
 from .errors import TableUnavailable, ZendeskApiError, ZendeskAuthError, ZendeskConfigError
 from .rate_limit import account_budget
-from .settings import TABLES, Pagination, TableSpec
+from .settings import TABLES, TABLES_BY_NAME, Pagination, TableSpec
 
 
 @dataclass
@@ -59,10 +59,12 @@ def probe_tables(client: ZendeskClient) -> Dict[str, str]:
     answers: Dict[str, str] = {}
     result: Dict[str, str] = {}
     for spec in TABLES:
-        path = spec.endpoint.path
+        # A table read per parent row (holidays per schedule) is readable when its parent is.
+        probed = TABLES_BY_NAME[spec.per_parent.table] if spec.per_parent else spec
+        path = probed.endpoint.path
         if path not in answers:
             try:
-                client.get(path, _probe_params(spec), table=spec.name, plan_gated=True)
+                client.get(path, _probe_params(probed), table=spec.name, plan_gated=True)
                 answers[path] = "ok"
             except TableUnavailable as error:
                 answers[path] = f"not available ({error.status_code}: not on this plan or role)"
