@@ -162,8 +162,9 @@ def zendesk_support(
             macros, ticket fields and forms) show: `hard` deletes them; `soft` keeps them
             with dlt's scd2 validity columns (`_dlt_valid_to` set when they vanished).
         tables: Load only these tables (all when unset), with the siblings that share their
-            export added: `with_resources("tickets")` would read the ticket export and move
-            its cursor past changes that ticket_metrics then never gets.
+            export added, so one read keeps them in step. `with_resources("tickets")` loses
+            nothing either: each table keeps its own position in a shared export, and the
+            one left out catches up when it is next selected.
 
     Returns:
         The resources, one per table (plus hidden export readers shared by sibling tables).
