@@ -300,7 +300,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("Stopped (Ctrl-C).", file=sys.stderr)
         return EXIT_INTERRUPTED
     except PipelineStepFailed as exc:
-        print(f"The {exc.step} step failed: {root_error(exc)}", file=sys.stderr)
+        cause = root_error(exc)
+        if isinstance(cause, ConfigFieldMissingException):  # the source resolves them when its run starts
+            print(missing_settings_message(cause), file=sys.stderr)
+            return 2
+        print(f"The {exc.step} step failed: {cause}", file=sys.stderr)
         return 1
     except ZendeskSourceError as exc:
         print(str(exc), file=sys.stderr)

@@ -37,6 +37,7 @@ from . import run_safety
 from .errors import ZendeskConfigError
 from .rate_limit import EXPORT_SCOPES, RateBudget, account_budget
 from .resources import SourceContext, build_resources
+from .run_settings import resolve_account
 from .settings import TABLES, siblings
 
 __all__ = [
@@ -103,8 +104,8 @@ def select_tables(requested: Optional[Sequence[str]], audits_mode: str = "events
 
 @dlt.source(name="zendesk", max_table_nesting=2)
 def zendesk_support(
-    subdomain: str = dlt.config.value,
-    credentials: ZendeskCredentials = dlt.secrets.value,
+    subdomain: Optional[str] = dlt.config.value,
+    credentials: Optional[ZendeskCredentials] = dlt.secrets.value,
     start_date: Optional[str] = None,
     base_url: Optional[str] = None,
     marketplace_name: Optional[str] = None,
@@ -125,7 +126,9 @@ def zendesk_support(
 
     Args:
         subdomain: The account prefix: `acme` for https://acme.zendesk.com (the full host
-            or URL is accepted too).
+            or URL is accepted too). Like `credentials`, it may be missing when the source
+            is built (an orchestrator loading its definitions without secrets): it is then
+            resolved when the run starts, which fails at once when it is still missing.
         credentials: One of, in the order dlt tries them: `client_id` + `client_secret` +
             `refresh_token` (refreshed and rotated, kept in `token_store_path`); `client_id` +
             `client_secret` (client credentials grant); an OAuth access token
@@ -180,26 +183,32 @@ def zendesk_support(
     if batch_pages is not None and batch_pages < 1:
         raise ZendeskConfigError("batch_pages must be at least 1.")
     selected = select_tables(tables, audits_mode)
-    client = build_client(
-        subdomain,
-        credentials,
-        base_url,
-        marketplace_headers(marketplace_name, marketplace_organization_id, marketplace_app_id),
-        lambda account_url: account_budget(
-            account_url,
-            max_requests_per_minute,
-            export_requests_per_minute,
-            window=rate_limit_window_seconds,
-            account_share=account_rate_share,
-            export_scope=export_rate_scope,
-            rate_dir=rate_state_dir,
-        ),
-    )
+    if subdomain is not None:  # a given subdomain (and base_url) fail here, before any run
+        resolve_base_url(normalize_subdomain(subdomain), base_url)
+    headers = marketplace_headers(marketplace_name, marketplace_organization_id, marketplace_app_id)
+
+    def connect() -> ZendeskClient:
+        """The run's client, built when the run starts: building it opens the rate ledger
+        (and the token store), which loading an orchestrator's definitions must not."""
+        return build_client(
+            *resolve_account(subdomain, credentials),
+            base_url,
+            headers,
+            lambda account_url: account_budget(
+                account_url,
+                max_requests_per_minute,
+                export_requests_per_minute,
+                window=rate_limit_window_seconds,
+                account_share=account_rate_share,
+                export_scope=export_rate_scope,
+                rate_dir=rate_state_dir,
+            ),
+        )
     pipeline = run_safety.active_pipeline()
     if pipeline is not None:
         run_safety.before_run(pipeline)
     ctx = SourceContext(
-        client=client,
+        connect=connect,
         start_epoch=parse_start_date(start_date),
         batch_pages=batch_pages,
         audits_mode=audits_mode,

@@ -106,7 +106,8 @@ class PageBudget:
 class SourceContext:
     """What every resource of one run shares: the client, settings and per-run caches."""
 
-    client: ZendeskClient
+    #: Builds the HTTP client when the first run starts (never when the source is built).
+    connect: Callable[[], ZendeskClient]
     start_epoch: int
     batch_pages: Optional[int] = None
     audits_mode: str = "events"
@@ -119,6 +120,13 @@ class SourceContext:
     on_run_start: Callable[[], None] = lambda: None
     _runs: Dict[str, Any] = field(default_factory=dict)
     _run_lock: threading.Lock = field(default_factory=threading.Lock)
+    _client: Optional[ZendeskClient] = None
+
+    @property
+    def client(self) -> ZendeskClient:
+        """The client `run()` built; resources use it only after calling `run()`."""
+        assert self._client is not None, "SourceContext.run() builds the client"
+        return self._client
 
     def run(self) -> PageBudget:
         """Start (once) the run being extracted now; return its export page budget.
@@ -134,6 +142,8 @@ class SourceContext:
                 self._field_definitions = {}  # a new run reads the current definitions
                 try:
                     self.on_run_start()
+                    if self._client is None:
+                        self._client = self.connect()
                     started = PageBudget(self.batch_pages)
                 except Exception as error:  # every resource of this run reports it
                     started = error
