@@ -37,7 +37,7 @@ from . import run_safety
 from .errors import ZendeskConfigError
 from .rate_limit import EXPORT_SCOPES, RateBudget, account_budget
 from .resources import SourceContext, build_resources
-from .run_settings import resolve_account
+from .run_settings import resolve_account, source_spec
 from .settings import TABLES, siblings
 
 __all__ = [
@@ -102,10 +102,9 @@ def select_tables(requested: Optional[Sequence[str]], audits_mode: str = "events
     return selected
 
 
-@dlt.source(name="zendesk", max_table_nesting=2)
 def zendesk_support(
-    subdomain: Optional[str] = dlt.config.value,
-    credentials: Optional[ZendeskCredentials] = dlt.secrets.value,
+    subdomain: str = dlt.config.value,
+    credentials: ZendeskCredentials = dlt.secrets.value,
     start_date: Optional[str] = None,
     base_url: Optional[str] = None,
     marketplace_name: Optional[str] = None,
@@ -223,3 +222,7 @@ def zendesk_support(
             if file_format:
                 resource.apply_hints(file_format=file_format)
     return resources
+
+
+# Decorated here, not with `@`: its configuration spec is derived from the signature above.
+zendesk_support = dlt.source(name="zendesk", max_table_nesting=2, spec=source_spec(zendesk_support))(zendesk_support)

@@ -53,6 +53,7 @@ from .settings import (
     TableSpec,
     dlt_write_disposition,
     reader_of,
+    state_holder,
 )
 
 logger = logging.getLogger(__name__)
@@ -339,6 +340,17 @@ def legacy_position(state: Dict[str, Any], endpoint: Endpoint) -> Optional[Posit
     if last is None:
         return None
     return {"time": cursor_epoch(endpoint, last), "cursor": state.get("after_cursor")}
+
+
+def resumes(resource_states: Dict[str, Any], table: str, audits_mode: str = "events") -> bool:
+    """Whether `table` continues from a position an earlier run left (so `start_date` no
+    longer applies to it), given the source state's `resources`."""
+    holder = state_holder(table, audits_mode) or table
+    state = resource_states.get(holder, {})
+    if holder == table:
+        return "incremental" in state
+    positions = state.get("positions")
+    return positions.get(table) is not None if positions is not None else "incremental" in state
 
 
 def cursor_epoch(endpoint: Endpoint, value: Any) -> int:
