@@ -445,12 +445,23 @@ def table_hints(spec: TableSpec, **overrides: Any) -> Dict[str, Any]:
     return {**hints, **overrides}
 
 
+def without_nulls(row: Row) -> Row:
+    """`row` without its null values, in nested objects too (lists stay as they are).
+
+    dlt cannot type a column that is null in every row of a load: it leaves the column out
+    and warns, on every run, that it "did not receive any data" (for fields many accounts
+    never fill: forum_topic_id, via.source.rel, a user's photo). A missing key loads as NULL
+    into a column that exists, just as a null value does, so no stored value changes."""
+    return {key: without_nulls(value) if isinstance(value, dict) else value for key, value in row.items() if value is not None}
+
+
 def table_rows(ctx: SourceContext, spec: TableSpec) -> Callable[[List[Row]], Any]:
     """What a page of the endpoint becomes in `spec`'s table: its row shape, its JSON-text
-    values, and its custom fields pivoted into typed columns."""
+    values, its custom fields pivoted into typed columns, and no null values."""
 
     def shape(page: List[Row]) -> Any:
-        rows = with_json_values(spec.rows(page) if spec.rows else page, spec.json_values, spec.json_value_keys)
+        shaped = with_json_values(spec.rows(page) if spec.rows else page, spec.json_values, spec.json_value_keys)
+        rows = [without_nulls(row) for row in shaped]
         if spec.custom_fields is None or not rows:
             return rows
         catalog = ctx.catalog(spec, page)
