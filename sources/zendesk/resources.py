@@ -455,13 +455,15 @@ def without_nulls(row: Row) -> Row:
     return {key: without_nulls(value) if isinstance(value, dict) else value for key, value in row.items() if value is not None}
 
 
-def table_rows(ctx: SourceContext, spec: TableSpec) -> Callable[[List[Row]], Any]:
+def table_rows(ctx: SourceContext, spec: TableSpec, keep_nulls: bool = False) -> Callable[[List[Row]], Any]:
     """What a page of the endpoint becomes in `spec`'s table: its row shape, its JSON-text
-    values, its custom fields pivoted into typed columns, and no null values."""
+    values, its custom fields pivoted into typed columns, and no null values (unless
+    `keep_nulls`: dlt's scd2 hashes whole rows, nulls included, so leaving them out would
+    record a new version of every row with a null once, on the first run after an upgrade)."""
 
     def shape(page: List[Row]) -> Any:
         shaped = with_json_values(spec.rows(page) if spec.rows else page, spec.json_values, spec.json_value_keys)
-        rows = [without_nulls(row) for row in shaped]
+        rows = shaped if keep_nulls else [without_nulls(row) for row in shaped]
         if spec.custom_fields is None or not rows:
             return rows
         catalog = ctx.catalog(spec, page)
@@ -542,8 +544,8 @@ def start_time_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
     return dlt.resource(read, parallelized=True, **table_hints(spec))
 
 
-def _scanned_rows(ctx: SourceContext, spec: TableSpec) -> Iterable[List[Row]]:
-    shape = table_rows(ctx, spec)
+def _scanned_rows(ctx: SourceContext, spec: TableSpec, keep_nulls: bool = False) -> Iterable[List[Row]]:
+    shape = table_rows(ctx, spec, keep_nulls)
     if spec.defines_custom_fields:
         # the same request also types custom columns; copies, because rows are reshaped
         return [shape([dict(row) for row in ctx.field_definitions(spec.defines_custom_fields)])]
@@ -589,7 +591,7 @@ def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
         state["fingerprints"] = current
 
     def read_all() -> Iterator[List[Row]]:
-        yield from _unless_unavailable(spec, _scanned_rows(ctx, spec))
+        yield from _unless_unavailable(spec, _scanned_rows(ctx, spec, keep_nulls=True))
 
     def merged(strategy: str) -> Any:
         disposition = dlt_write_disposition(spec)
