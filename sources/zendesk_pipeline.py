@@ -40,8 +40,9 @@ from zendesk import TABLE_NAMES, select_tables, zendesk_support
 from zendesk.config import duckdb_name_clash, parse_start_date
 from zendesk.errors import ZendeskConfigError, ZendeskSettingMissing, ZendeskSourceError
 from zendesk.progress import RunCancelled, request_stop, reset, stop_requested
+from zendesk.resources import resumes
 from zendesk.run_defaults import apply_run_defaults
-from zendesk.settings import DEFAULT_BATCH_PAGES, TABLES_BY_NAME, ChangeDetection, state_holder
+from zendesk.settings import DEFAULT_BATCH_PAGES, TABLES_BY_NAME, ChangeDetection
 from zendesk.sync import SyncResult, run_until_drained
 
 DEMO_TICKETS = 300
@@ -146,7 +147,7 @@ def warn_start_date_ignored(pipeline: Any, tables: Sequence[str], audits_mode: s
         table
         for table in tables
         if TABLES_BY_NAME[table].change_detection in (ChangeDetection.EXPORT_CURSOR, ChangeDetection.SERVER_START_TIME)
-        and "incremental" in resources.get(state_holder(table, audits_mode) or table, {})
+        and resumes(resources, table, audits_mode)
     ]
     if resumed:
         print(

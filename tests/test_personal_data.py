@@ -44,6 +44,9 @@ def controls(truth: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
         },
         "hash_columns": {
             "users": ["email"],
+            "user_identities": ["value"],  # an e-mail identity's value is the address
+            "suspended_tickets": ["author.email", "via.source.from.address"],
+            "side_conversation_events": ["message.from.email", "actor.email"],
             "tickets": [custom_column(truth, "integer")["column"], "via.source.from.address"],
             "ticket_comments": ["via.source.from.address"],
             "ticket_audits": ["events.via.source.from.address"],  # every item of a list

@@ -58,6 +58,7 @@ from . import run_safety
 from .errors import ZendeskConfigError
 from .rate_limit import EXPORT_SCOPES, RateBudget, account_budget
 from .resources import SourceContext, build_resources
+from .run_settings import resolve_account, source_spec
 from .settings import DEFAULT_TABLES, GROUPS, TABLES, siblings
 
 __all__ = [
@@ -126,7 +127,6 @@ def select_tables(requested: Optional[Sequence[str]], audits_mode: str = "events
     return selected
 
 
-@dlt.source(name="zendesk", max_table_nesting=2)
 def zendesk_support(
     subdomain: str = dlt.config.value,
     credentials: ZendeskCredentials = dlt.secrets.value,
@@ -153,7 +153,9 @@ def zendesk_support(
 
     Args:
         subdomain: The account prefix: `acme` for https://acme.zendesk.com (the full host
-            or URL is accepted too).
+            or URL is accepted too). Like `credentials`, it may be missing when the source
+            is built (an orchestrator loading its definitions without secrets): it is then
+            resolved when the run starts, which fails at once when it is still missing.
         credentials: One of, in the order dlt tries them: `client_id` + `client_secret` +
             `refresh_token` (refreshed and rotated, kept in `token_store_path`); `client_id` +
             `client_secret` (client credentials grant); an OAuth access token
@@ -192,11 +194,13 @@ def zendesk_support(
         deletions: How rows that vanished from Zendesk's small lists (groups, memberships,
             macros, ticket fields and forms) show: `hard` deletes them; `soft` keeps them
             with dlt's scd2 validity columns (`_dlt_valid_to` set when they vanished).
-        tables: Load only these tables, with the siblings that share their export added:
-            `with_resources("tickets")` would read the ticket export and move its cursor
-            past changes that ticket_metrics then never gets. A group name (`activity`,
-            `help_center`, `talk`) stands for its tables. Unset: the tables on by default
-            (every table but the add-on products').
+        tables: Load only these tables, with the siblings that share their export added,
+            so one read keeps them in step. A group name (`activity`, `help_center`,
+            `talk`) stands for its tables. Unset: the tables on by default (every table but
+            the add-on products' and those read once per parent row).
+            `with_resources("tickets")` loses nothing either: each table keeps its own
+            position in a shared export, and the one left out catches up when it is next
+            selected.
         drop_columns: Personal data: columns never loaded, per table, as in
             `drop_columns = {tickets = ["description"], ticket_comments = ["body",
             "html_body", "plain_body"]}`. A column is the field's name in the table's rows
@@ -235,27 +239,34 @@ def zendesk_support(
     controls = ColumnControls.from_settings(
         drop_columns, hash_columns, configured_hash_key() if hash_columns else None, TABLE_NAMES
     )
-    client = build_client(
-        subdomain,
-        credentials,
-        base_url,
-        marketplace_headers(marketplace_name, marketplace_organization_id, marketplace_app_id),
-        lambda account_url: account_budget(
-            account_url,
-            max_requests_per_minute,
-            export_requests_per_minute,
-            window=rate_limit_window_seconds,
-            account_share=account_rate_share,
-            export_scope=export_rate_scope,
-            rate_dir=rate_state_dir,
-        ),
-        max_retry_after_seconds,
-    )
+    if subdomain is not None:  # a given subdomain (and base_url) fail here, before any run
+        resolve_base_url(normalize_subdomain(subdomain), base_url)
+    headers = marketplace_headers(marketplace_name, marketplace_organization_id, marketplace_app_id)
+
+    def connect() -> ZendeskClient:
+        """The run's client, built when the run starts: building it opens the rate ledger
+        (and the token store), which loading an orchestrator's definitions must not."""
+        return build_client(
+            *resolve_account(subdomain, credentials),
+            base_url,
+            headers,
+            lambda account_url: account_budget(
+                account_url,
+                max_requests_per_minute,
+                export_requests_per_minute,
+                window=rate_limit_window_seconds,
+                account_share=account_rate_share,
+                export_scope=export_rate_scope,
+                rate_dir=rate_state_dir,
+            ),
+            max_retry_after_seconds,
+        )
+
     pipeline = run_safety.active_pipeline()
     if pipeline is not None:
         run_safety.before_run(pipeline)
     ctx = SourceContext(
-        client=client,
+        connect=connect,
         start_epoch=parse_start_date(start_date),
         batch_pages=batch_pages,
         audits_mode=audits_mode,
@@ -271,3 +282,7 @@ def zendesk_support(
             if file_format:
                 resource.apply_hints(file_format=file_format)
     return resources
+
+
+# Decorated here, not with `@`: its configuration spec is derived from the signature above.
+zendesk_support = dlt.source(name="zendesk", max_table_nesting=2, spec=source_spec(zendesk_support))(zendesk_support)

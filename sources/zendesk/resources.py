@@ -7,6 +7,11 @@ ticket_metrics from one ticket export; ticket_comments, ticket_audits and the fi
 history from one ticket events export), so no export is ever read twice in a run. Nothing
 here asks which table it is building.
 
+A shared reader keeps one position per table it feeds (`shared_reader`), so any subset of
+tables, chosen by any means (`with_resources`, a Dagster asset selection, an Airflow task
+split), reads the export from the earliest position among the tables selected and leaves
+the others where they were: no table ever misses a change its sibling consumed.
+
 A plain `pipeline.run(zendesk_support())` reads every export to its end: nothing is left
 for a later run. With `batch_pages` set (what `sync.run_until_drained` uses for long first
 syncs), the export readers of one run share that many pages between them: a reader that
@@ -58,6 +63,7 @@ from .settings import (
     TableSpec,
     dlt_write_disposition,
     reader_of,
+    state_holder,
 )
 
 logger = logging.getLogger(__name__)
@@ -114,7 +120,8 @@ class PageBudget:
 class SourceContext:
     """What every resource of one run shares: the client, settings and per-run caches."""
 
-    client: ZendeskClient
+    #: Builds the HTTP client when the first run starts (never when the source is built).
+    connect: Callable[[], ZendeskClient]
     start_epoch: int
     batch_pages: Optional[int] = None
     audits_mode: str = "events"
@@ -134,6 +141,13 @@ class SourceContext:
     _run_lock: threading.Lock = field(default_factory=threading.Lock)
     #: Columns dropped or hashed before any row reaches dlt (personal data).
     controls: ColumnControls = field(default_factory=ColumnControls, repr=False)
+    _client: Optional[ZendeskClient] = None
+
+    @property
+    def client(self) -> ZendeskClient:
+        """The client `run()` built; resources use it only after calling `run()`."""
+        assert self._client is not None, "SourceContext.run() builds the client"
+        return self._client
 
     def run(self) -> PageBudget:
         """Start (once) the run being extracted now; return its export page budget.
@@ -150,6 +164,8 @@ class SourceContext:
                 self._scans, self._scan_locks = {}, {}
                 try:
                     self.on_run_start()
+                    if self._client is None:
+                        self._client = self.connect()
                     started = PageBudget(self.batch_pages)
                 except Exception as error:  # every resource of this run reports it
                     started = error
@@ -339,6 +355,103 @@ def time_export_pages(
 
 EXPORT_WALKS = {Pagination.CURSOR_EXPORT: cursor_export_pages, Pagination.TIME_EXPORT: time_export_pages}
 
+#: Where one table stands in a shared export: `time` (epoch seconds) is where a time-based
+#: export resumes, or the newest change a cursor export delivered; `cursor` is Zendesk's
+#: opaque `after_cursor` (cursor exports only), exact but comparable only for equality.
+Position = Dict[str, Any]
+
+
+def earliest(positions: List[Optional[Position]], start_epoch: int) -> Position:
+    """Where to read a shared export from for tables standing at `positions` (None: never
+    read, so from `start_date`).
+
+    Tables that stand together resume exactly where they stopped (Zendesk's cursor, or the
+    time-based export's next start). Tables that stand apart read from the earliest time
+    among them: the ones ahead get rows again, which their merge (or insert-only) key makes
+    harmless; an opaque cursor cannot be compared, so a cursor export restarts by time."""
+    first = positions[0] if positions else None
+    if first is not None and all(position == first for position in positions):
+        return first
+    return {"time": min(p["time"] if p else start_epoch for p in positions or [None]), "cursor": None}
+
+
+def legacy_position(state: Dict[str, Any], endpoint: Endpoint) -> Optional[Position]:
+    """The position a reader's state held before positions were kept per table (one dlt
+    incremental cursor and `after_cursor` / `next_start_time` for all its tables), so an
+    upgraded pipeline resumes instead of reading every export again."""
+    if "next_start_time" in state:
+        return {"time": int(state["next_start_time"]), "cursor": None}
+    last = state.get("incremental", {}).get(endpoint.export_cursor, {}).get("last_value")
+    if last is None:
+        return None
+    return {"time": cursor_epoch(endpoint, last), "cursor": state.get("after_cursor")}
+
+
+def resumes(resource_states: Dict[str, Any], table: str, audits_mode: str = "events") -> bool:
+    """Whether `table` continues from a position an earlier run left (so `start_date` no
+    longer applies to it), given the source state's `resources`."""
+    holder = state_holder(table, audits_mode) or table
+    state = resource_states.get(holder, {})
+    if holder == table:
+        return "incremental" in state
+    positions = state.get("positions")
+    return positions.get(table) is not None if positions is not None else "incremental" in state
+
+
+def cursor_epoch(endpoint: Endpoint, value: Any) -> int:
+    """An export cursor value (epoch number or ISO text) as epoch seconds."""
+    return int(value) if endpoint.epoch_cursor else iso_to_epoch(value)
+
+
+def shared_reader(ctx: SourceContext, spec: TableSpec, name: str, tables: List[str]) -> DltResource:
+    """The hidden reader of an export that several tables share (`tables`), with one
+    position per table in its resource state.
+
+    dlt's incremental keeps one position per resource, and dlt runs a hidden parent for
+    whichever of its transformers are selected: a single shared position would move past
+    changes an unselected sibling never got. So the reader reads from the earliest position
+    among the tables selected in this run (`earliest`), and moves only theirs."""
+    endpoint = spec.endpoint
+    time_based = endpoint.pagination is Pagination.TIME_EXPORT
+
+    def read() -> Iterator[List[Row]]:
+        state = dlt.current.resource_state()
+        if "positions" not in state:
+            legacy = legacy_position(state, endpoint)
+            state["positions"] = {table: legacy for table in tables}
+            for key in ("incremental", "after_cursor", "next_start_time"):
+                state.pop(key, None)
+        positions: Dict[str, Optional[Position]] = state["positions"]
+        chosen = set(dlt.current.source().selected_resources)
+        selected = [table for table in tables if table in chosen] or list(tables)
+        start = earliest([positions.get(table) for table in selected], ctx.start_epoch)
+        newest = start["time"]
+        paginator: BasePaginator
+        if time_based:
+            paginator = TimeExportPaginator(ctx.export_start(start["time"]))
+        elif endpoint.sideloads:
+            keys = [key for key, _ in endpoint.sideloads]
+            paginator = SideloadingCursorExportPaginator(ctx.export_start(start["time"]), start["cursor"], keys)
+        else:
+            paginator = CursorExportPaginator(start_time=ctx.export_start(start["time"]), cursor=start["cursor"])
+        dedup = BoundaryDedup(lambda row: cursor_epoch(endpoint, row[endpoint.export_cursor]))
+        try:
+            for page in _export_pages(ctx, name, endpoint, paginator):
+                kept = dedup.filter(page) if time_based else page
+                newest = max([newest, *(cursor_epoch(endpoint, row[endpoint.export_cursor]) for row in kept)])
+                if kept:
+                    yield kept
+        finally:
+            end: Position = (
+                {"time": paginator.start_time, "cursor": None}
+                if time_based
+                else {"time": newest, "cursor": paginator.after_cursor}
+            )
+            for table in selected:
+                positions[table] = end
+
+    return dlt.resource(read, name=name, selected=False, parallelized=True)
+
 
 def _full_list(
     ctx: SourceContext, spec: TableSpec, extra_params: Optional[Row] = None
@@ -380,15 +493,36 @@ def table_hints(spec: TableSpec, **overrides: Any) -> Dict[str, Any]:
     return {**hints, **overrides}
 
 
-def table_rows(ctx: SourceContext, spec: TableSpec) -> Callable[[List[Row]], Any]:
+def without_nulls(row: Row) -> Row:
+    """`row` without its null values, in nested objects and in the objects of lists too.
+
+    dlt cannot type a column that is null in every row of a load: it leaves the column out
+    and warns, on every run, that it "did not receive any data" (for fields many accounts
+    never fill: forum_topic_id, via.source.rel, a user's photo). A missing key loads as NULL
+    into a column that exists, just as a null value does, so no stored value changes."""
+    return {key: _without_nulls_in(value) for key, value in row.items() if value is not None}
+
+
+def _without_nulls_in(value: Any) -> Any:
+    if isinstance(value, dict):
+        return without_nulls(value)
+    if isinstance(value, list):
+        return [without_nulls(item) if isinstance(item, dict) else item for item in value]
+    return value
+
+
+def table_rows(ctx: SourceContext, spec: TableSpec, keep_nulls: bool = False) -> Callable[[List[Row]], Any]:
     """What a page of the endpoint becomes in `spec`'s table: its row shape, its JSON-text
-    values, its custom fields pivoted into typed columns, and the columns the source's
-    column controls drop or hash (personal data) gone or hashed."""
+    values, its custom fields pivoted into typed columns, the columns the source's column
+    controls drop or hash (personal data) gone or hashed, and no null values (unless
+    `keep_nulls`: dlt's scd2 hashes whole rows, nulls included, so leaving them out would
+    record a new version of every row with a null once, on the first run after an upgrade)."""
 
     declared = {name: {"name": name, "data_type": data_type} for name, data_type in spec.columns.items()}
 
     def shape(page: List[Row]) -> Any:
-        rows = with_json_values(spec.rows(page) if spec.rows else page, spec.json_values, spec.json_value_keys)
+        shaped = with_json_values(spec.rows(page) if spec.rows else page, spec.json_values, spec.json_value_keys)
+        rows = shaped if keep_nulls else [without_nulls(row) for row in shaped]
         columns = dict(declared)
         if spec.custom_fields is not None and rows:
             catalog = ctx.catalog(spec, page)
@@ -404,10 +538,9 @@ def table_rows(ctx: SourceContext, spec: TableSpec) -> Callable[[List[Row]], Any
 
 
 def export_resource(
-    ctx: SourceContext, spec: TableSpec, shape: Optional[Callable[[List[Row]], Any]] = None, **hints: Any
+    ctx: SourceContext, spec: TableSpec, shape: Callable[[List[Row]], Any], **hints: Any
 ) -> DltResource:
-    """A resource walking `spec`'s export from its cursor: a table of its own (with
-    `shape`), or the hidden reader whose pages several tables share."""
+    """A table walking its own export from its cursor."""
     endpoint = spec.endpoint
     walk, name = EXPORT_WALKS[endpoint.pagination], hints["name"]
     initial = ctx.start_epoch if endpoint.epoch_cursor else epoch_to_iso(ctx.start_epoch)
@@ -419,7 +552,7 @@ def export_resource(
     ) -> Iterator[Any]:
         pages = walk(ctx, name, endpoint, cursor, spec.plan_gated)
         for page in _unless_unavailable(spec, pages) if spec.plan_gated else pages:
-            yield shape(page) if shape else page
+            yield shape(page)
 
     return dlt.resource(read, parallelized=True, **hints)
 
@@ -505,8 +638,8 @@ def created_since_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
     return dlt.resource(read, parallelized=True, **table_hints(spec))
 
 
-def _scanned_rows(ctx: SourceContext, spec: TableSpec) -> Iterable[List[Row]]:
-    shape = table_rows(ctx, spec)
+def _scanned_rows(ctx: SourceContext, spec: TableSpec, keep_nulls: bool = False) -> Iterable[List[Row]]:
+    shape = table_rows(ctx, spec, keep_nulls)
     if spec.defines_custom_fields:
         # the same request also types custom columns; copies, because rows are reshaped
         return [shape([dict(row) for row in ctx.field_definitions(spec.defines_custom_fields)])]
@@ -574,7 +707,7 @@ def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
         state["fingerprints"] = current
 
     def read_all() -> Iterator[List[Row]]:
-        yield from _unless_unavailable(spec, _scanned_rows(ctx, spec))
+        yield from _unless_unavailable(spec, _scanned_rows(ctx, spec, keep_nulls=True))
 
     def merged(strategy: str) -> Any:
         disposition = dlt_write_disposition(spec)
@@ -646,7 +779,8 @@ def build_resources(ctx: SourceContext) -> List[DltResource]:
             continue
         if reader_name not in readers:
             source = next(s for s in TABLES if s.reader == reader_name)
-            readers[reader_name] = export_resource(ctx, source, name=reader_name, selected=False)
+            fed = [s.name for s in TABLES if reader_of(s.name, ctx.audits_mode) == reader_name]
+            readers[reader_name] = shared_reader(ctx, source, reader_name, fed)
             resources.append(readers[reader_name])
         if spec.reader == reader_name:
             resources.append(fed_table(ctx, spec, readers[reader_name]))
