@@ -54,7 +54,7 @@ from .credentials import (
 )
 from .errors import ZendeskConfigError
 from .settings import TABLES_BY_NAME
-from .sync import SyncResult, run_until_drained
+from .run import SyncResult, run_until_drained
 from .token_store import DEFAULT_TOKEN_STORE_PATH, account_store_location
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ events export), so no export is ever read twice in a run. Nothing here asks whic
 it is building.
 
 A plain `pipeline.run(zendesk_support())` reads every export to its end: nothing is left
-for a later run. With `batch_pages` set (what `sync.run_until_drained` uses for long first
+for a later run. With `batch_pages` set (what `run.run_until_drained` uses for long first
 syncs), the export readers of one run share that many pages between them: a reader that
 finds them spent stops and records that it is not drained, the run commits what it has
 (dlt saves state only when a whole extract succeeds) and the next run continues from
@@ -200,7 +200,7 @@ def record_skip(table: str, error: TableUnavailable) -> None:
 
 
 def mark_batch(name: str, drained: bool, pages: int = 0) -> None:
-    """Record whether this reader has more to fetch (`sync.run_until_drained` reads it),
+    """Record whether this reader has more to fetch (`run.run_until_drained` reads it),
     and say so loudly when it has: the tables it feeds are behind Zendesk until a later
     run continues from here."""
     dlt.current.resource_state()["drained"] = drained
