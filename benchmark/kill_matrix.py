@@ -66,7 +66,7 @@ def scenario(kind: str, kill_at: str, workdir: Path) -> Dict[str, Any]:
         killed = target.run(fake, kill_at)
         result["killed"] = killed.returncode == -9
         if killed.returncode == NOT_KILLED:
-            result["not_reached"] = True
+            result["not_reached"] = killed.stdout.strip()
             return result
         together = [target.start(fake) for _ in range(2)]
         for run in together:
@@ -114,6 +114,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             with tempfile.TemporaryDirectory(prefix="zd_kill_") as workdir:
                 result = scenario(kind, kill_at, Path(workdir))
             if result.get("not_reached"):
+                print(json.dumps(result), flush=True)
                 break  # past the run's last load job
             results.append(result)
             print(json.dumps(result), flush=True)

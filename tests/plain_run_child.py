@@ -32,6 +32,8 @@ from zendesk import zendesk_support
 from zendesk.errors import ZendeskRunInProgress
 
 EXIT_NOT_KILLED = 4
+#: Calls of the watched method so far (reported when the run ends before the kill point).
+CALLS = {"n": 0}
 
 
 def _die() -> None:
@@ -42,7 +44,7 @@ def _die() -> None:
 def _kill_on_call(owner: Any, name: str, nth: int, after: bool) -> None:
     """SIGKILL this process on the `nth` call of `owner.name` (before or after it runs)."""
     original: Callable[..., Any] = getattr(owner, name)
-    calls = {"n": 0}
+    calls = CALLS
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
@@ -70,6 +72,14 @@ def arm(kill_at: str) -> None:
         _kill_on_call(PackageStorage, "complete_job", int(count), after=True)
     else:
         raise SystemExit(f"unknown --kill-at {kill_at}")
+
+
+def _refusal(error: BaseException) -> Any:
+    """The `ZendeskRunInProgress` behind `error`, if that is what stopped the run."""
+    seen: BaseException = error
+    while seen is not None and not isinstance(seen, ZendeskRunInProgress):
+        seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
+    return seen
 
 
 def main() -> int:
@@ -108,11 +118,14 @@ def main() -> int:
                 rate_limit_window_seconds=args.window,
             )
         )
-    except ZendeskRunInProgress as error:
-        print(error, file=sys.stderr)
+    except Exception as error:  # refused at build, or at the first request (inside dlt's extract step)
+        refusal = _refusal(error)
+        if refusal is None:
+            raise
+        print(refusal, file=sys.stderr)
         return 3
     if args.kill_at:
-        print("killed-never")
+        print(f"killed-never (after {CALLS['n']} calls)")
         return EXIT_NOT_KILLED
     print("loaded")
     return 0
