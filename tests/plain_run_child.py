@@ -20,6 +20,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 from typing import Any, Callable
 
 import dlt
@@ -34,6 +35,7 @@ from zendesk.errors import ZendeskRunInProgress
 EXIT_NOT_KILLED = 4
 #: Calls of the watched method so far (reported when the run ends before the kill point).
 CALLS = {"n": 0}
+COUNTING = threading.Lock()
 
 
 def _die() -> None:
@@ -47,11 +49,13 @@ def _kill_on_call(owner: Any, name: str, nth: int, after: bool) -> None:
     calls = CALLS
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == nth and not after:
+        with COUNTING:  # load jobs finish on several threads: each call gets its own number
+            calls["n"] += 1
+            number = calls["n"]
+        if number == nth and not after:
             _die()
         result = original(*args, **kwargs)
-        if calls["n"] == nth and after:
+        if number == nth and after:
             _die()
         return result
 
