@@ -72,13 +72,18 @@ def load_zendesk(
     """
     audits_mode = source_args.get("audits_mode") or dlt.config.get("sources.zendesk.audits_mode", str) or "events"
     selected = select_tables(tables, audits_mode)
-    pipeline = dlt.pipeline(
+    pipeline_args: Dict[str, Any] = dict(
         pipeline_name=pipeline_name,
         pipelines_dir=pipelines_dir,
-        destination=destination or "duckdb",
         dataset_name=dataset_name,
         progress=progress_collector(progress),
     )
+    pipeline = dlt.pipeline(destination="duckdb", **pipeline_args)
+    if destination:
+        # --destination goes to the pipeline itself, before anything touches a package a
+        # crashed run left (it must load, or be aborted, where it belongs); a keyword dict,
+        # because `dlt init` rewrites the literal destination above and refuses any other
+        pipeline = dlt.pipeline(**pipeline_args, **{"destination": destination})
     if source_args.get("start_date") and not full_refresh and not refresh:
         warn_start_date_ignored(pipeline, selected, audits_mode)
     run_kwargs: Dict[str, Any] = {"refresh": refresh or ("drop_resources" if full_refresh else None)}
