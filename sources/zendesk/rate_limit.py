@@ -313,7 +313,7 @@ def account_budget(
 ) -> RateBudget:
     """The budget for the account at `account_url` with these settings, on its shared ledger.
 
-    A sync builds a new source for every batch (see `run.run_until_drained`): one budget
+    A sync builds a new source for every batch (see `sync.run_until_drained`): one budget
     object per process and settings keeps the observed account limit between batches,
     and the ledger (see the module docstring) carries the slots across processes."""
     ledger = account_ledger(account_url.rstrip("/"), rate_dir)
