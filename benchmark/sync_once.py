@@ -19,8 +19,7 @@ import dlt
 
 from zendesk import select_tables, zendesk_support
 from zendesk.settings import DEFAULT_BATCH_PAGES
-from zendesk.run_defaults import apply_run_defaults
-from zendesk.sync import SyncResult, run_until_drained
+from zendesk.run import SyncResult, run_until_drained
 
 
 def peak_rss_mb() -> float:
@@ -142,11 +141,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.mode == "plain":
             pipeline.run(zendesk_support(**source_args))
             return plain_result(pipeline)
-        apply_run_defaults()
         return run_until_drained(
             pipeline,
             lambda batch: zendesk_support(batch_pages=args.batch_pages, **source_args).with_resources(*batch),
             tables,
+            tuned=True,
         )
 
     if args.profile:

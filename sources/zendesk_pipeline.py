@@ -41,9 +41,8 @@ from zendesk.config import duckdb_name_clash, parse_start_date
 from zendesk.errors import ZendeskConfigError, ZendeskSettingMissing, ZendeskSourceError
 from zendesk.progress import RunCancelled, request_stop, reset, stop_requested
 from zendesk.resources import resumes
-from zendesk.run_defaults import apply_run_defaults
+from zendesk.run import SyncResult, run_until_drained
 from zendesk.settings import DEFAULT_BATCH_PAGES, TABLES_BY_NAME, ChangeDetection
-from zendesk.sync import SyncResult, run_until_drained
 
 DEMO_TICKETS = 300
 DEMO_PIPELINE = "zendesk_demo"
@@ -82,21 +81,25 @@ def load_zendesk(
     """
     audits_mode = source_args.get("audits_mode") or dlt.config.get("sources.zendesk.audits_mode", str) or "events"
     selected = select_tables(tables, audits_mode)
-    pipeline = dlt.pipeline(
+    pipeline_args: Dict[str, Any] = dict(
         pipeline_name=pipeline_name,
         pipelines_dir=pipelines_dir,
-        destination="duckdb",
         dataset_name=dataset_name,
         progress=progress_collector(progress),
     )
+    if destination:
+        # --destination goes to the pipeline itself, before anything touches a package a
+        # crashed run left (it must load, or be aborted, where it belongs); a keyword dict,
+        # because `dlt init` rewrites the literal destination below and refuses any other
+        pipeline = dlt.pipeline(**pipeline_args, **{"destination": destination})
+    else:
+        pipeline = dlt.pipeline(destination="duckdb", **pipeline_args)
     if source_args.get("start_date") and not full_refresh and not refresh:
         warn_start_date_ignored(pipeline, selected, audits_mode)
     run_kwargs: Dict[str, Any] = {"refresh": refresh or ("drop_resources" if full_refresh else None)}
-    if destination:
-        run_kwargs["destination"] = destination
     batches_started = 0  # all but the last are committed when Ctrl-C stops the sync
     started_at = int(time.time())
-    # Committed batches (see zendesk/sync.py): a configured batch_pages wins.
+    # Committed batches (see zendesk/run/batches.py): a configured batch_pages wins.
     source_args.setdefault("batch_pages", dlt.config.get("sources.zendesk.batch_pages", int) or DEFAULT_BATCH_PAGES)
 
     def make_source(batch_tables: Sequence[str]) -> Any:
@@ -104,9 +107,8 @@ def load_zendesk(
         batches_started += 1
         return zendesk_support(**source_args).with_resources(*batch_tables)
 
-    apply_run_defaults()
     try:
-        result = run_until_drained(pipeline, make_source, selected, audits_mode=audits_mode, **run_kwargs)
+        result = run_until_drained(pipeline, make_source, selected, audits_mode=audits_mode, tuned=True, **run_kwargs)
     except (PipelineStepFailed, RunCancelled, KeyboardInterrupt) as exc:
         if stop_requested() or isinstance(exc, KeyboardInterrupt) or isinstance(root_error(exc), RunCancelled):
             raise Interrupted(max(0, batches_started - 1)) from None

@@ -21,7 +21,7 @@ from tests.helpers.truth import (
     ticket_custom_columns,
 )
 from zendesk import select_tables, zendesk_support
-from zendesk.sync import run_until_drained
+from zendesk.run import run_until_drained
 
 #: dlt type of each Zendesk ticket field type (README, "Custom fields").
 DLT_TYPES = {

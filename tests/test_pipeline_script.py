@@ -127,7 +127,7 @@ def test_one_line_for_a_deadlock_between_accounts_creating_a_shared_dataset() ->
 
 def test_an_account_summary_is_a_few_short_lines() -> None:
     from zendesk import TABLE_NAMES
-    from zendesk.sync import SyncResult
+    from zendesk.run import SyncResult
     from zendesk_pipeline import account_summary
 
     result = SyncResult(batches=3)

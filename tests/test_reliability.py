@@ -16,7 +16,7 @@ from tests.helpers import query, source_args, sync
 from tests.helpers.cli import SCRIPT, cli_env
 from tests.helpers.truth import assert_matches_truth
 from zendesk import select_tables, zendesk_support
-from zendesk.sync import run_until_drained
+from zendesk.run import run_until_drained
 
 def test_transient_faults_full_and_incremental_runs_end_with_ground_truth(
     fake: Any, make_pipeline: Any, monkeypatch: pytest.MonkeyPatch

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from .addons import all_identities, identities_of, rows_of
+from .addons import addons_of, all_identities, identities_of, rows_of
 from .generator import Account, Row, iso, iso_to_epoch
 
 API = "/api/v2"
@@ -362,6 +362,20 @@ TABLES_BY_NAME: Dict[str, FakeTable] = {table.name: table for table in TABLES}
 #: The tables a replica holds (the ground truth's keys), in map order.
 TRUTH_TABLES: Tuple[str, ...] = tuple(t.name for t in TABLES)
 #: The fixed list tables read from data files, which `FakeZendesk.edit_lists` changes.
+def stored_rows(account: Account, table: FakeTable) -> Optional[List[Row]]:
+    """The list `account` keeps `table`'s rows in, for tests that empty and refill a list;
+    None for a table whose rows are derived from another's."""
+    source = table.rows
+    if isinstance(source, DataFile):
+        return account.data_table(source.name)
+    name = getattr(source, "__name__", "")
+    for holder in (account, addons_of(account)):
+        rows = vars(holder).get(name)
+        if isinstance(rows, list):
+            return rows
+    return None
+
+
 DATA_TABLES: Tuple[str, ...] = tuple(t.name for t in TABLES if isinstance(t.rows, DataFile))
 #: The tables that own an endpoint (the others come on their pages).
 ENDPOINT_TABLES: Tuple[FakeTable, ...] = tuple(t for t in TABLES if t.served_by is None)

@@ -54,10 +54,10 @@ from .credentials import (
     ZendeskOAuthRefreshCredentials,
     ZendeskOAuthTokenCredentials,
 )
-from . import run_safety
 from .errors import ZendeskConfigError
 from .rate_limit import EXPORT_SCOPES, RateBudget, account_budget
 from .resources import SourceContext, build_resources
+from .run import hooks as run_hooks
 from .run_settings import resolve_account, source_spec
 from .settings import DEFAULT_TABLES, GROUPS, TABLES, siblings
 
@@ -186,7 +186,7 @@ def zendesk_support(
         batch_pages: Unset (default): every export is read to its end in this run. A
             number bounds the run to that many export pages, all exports together, and
             leaves the rest to the next run (with a warning naming the exports that are
-            behind): `zendesk.sync.run_until_drained` uses it to commit a long first sync
+            behind): `zendesk.run.run_until_drained` uses it to commit a long first sync
             batch by batch.
         audits_mode: `events` (default) builds ticket_audits from the ticket events export
             at no extra request; `per_ticket` fetches `/tickets/{id}/audits` for each
@@ -262,25 +262,23 @@ def zendesk_support(
             max_retry_after_seconds,
         )
 
-    pipeline = run_safety.active_pipeline()
+    pipeline = run_hooks.active_pipeline()
     if pipeline is not None:
-        run_safety.before_run(pipeline)
+        run_hooks.before_run(pipeline)
     ctx = SourceContext(
         connect=connect,
         start_epoch=parse_start_date(start_date),
         batch_pages=batch_pages,
         audits_mode=audits_mode,
         deletions=deletions,
-        on_run_start=run_safety.start_of_run,
+        on_run_start=run_hooks.start_of_run,
         controls=controls,
     )
     resources = build_resources(ctx)
-    file_format = run_safety.loader_file_format(pipeline.destination if pipeline is not None else None)
     for resource in resources:
         if resource.name in TABLE_NAMES:
             resource.selected = resource.name in selected
-            if file_format:
-                resource.apply_hints(file_format=file_format)
+    run_hooks.apply_file_formats(resources, TABLE_NAMES, pipeline.destination if pipeline is not None else None)
     return resources
 
 

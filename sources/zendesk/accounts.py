@@ -64,8 +64,8 @@ from .credentials import (
     ZendeskOAuthTokenCredentials,
 )
 from .errors import ZendeskAuthError, ZendeskConfigError, ZendeskSettingMissing
+from .run import SyncResult, run_until_drained
 from .settings import TABLES_BY_NAME, state_holder
-from .sync import SyncResult, run_until_drained
 from .token_store import DEFAULT_TOKEN_STORE_PATH, account_store_location
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ split), reads the export from the earliest position among the tables selected an
 the others where they were: no table ever misses a change its sibling consumed.
 
 A plain `pipeline.run(zendesk_support())` reads every export to its end: nothing is left
-for a later run. With `batch_pages` set (what `sync.run_until_drained` uses for long first
+for a later run. With `batch_pages` set (what `run.run_until_drained` uses for long first
 syncs), the export readers of one run share that many pages between them: a reader that
 finds them spent stops and records that it is not drained, the run commits what it has
 (dlt saves state only when a whole extract succeeds) and the next run continues from
@@ -254,14 +254,14 @@ def record_skip(table: str, error: TableUnavailable) -> None:
 
 
 def mark_batch(name: str, drained: bool, pages: int = 0) -> None:
-    """Record whether this reader has more to fetch (`sync.run_until_drained` reads it),
+    """Record whether this reader has more to fetch (`run.run_until_drained` reads it),
     and say so loudly when it has: the tables it feeds are behind Zendesk until a later
     run continues from here."""
     dlt.current.resource_state()["drained"] = drained
     if not drained:
         logger.warning(
             "%s: stopped after %d page(s) because batch_pages is set; the tables it feeds are"
-            " not complete yet and the next run continues from here (zendesk.sync."
+            " not complete yet and the next run continues from here (zendesk.run."
             "run_until_drained runs batches until every export is drained)",
             name,
             pages,

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import dlt
 
 from zendesk import select_tables, zendesk_support
-from zendesk.sync import run_until_drained
+from zendesk.run import run_until_drained
 from zendesk_fake import FakeZendesk
 
 #: Rate limits high enough that pacing never slows a test (pacing has its own tests).

@@ -13,7 +13,7 @@ from typing import Dict, Tuple
 import dlt
 import pytest
 
-from zendesk.run_defaults import MALLOC_ARENAS, RUN_DEFAULTS, _env_name, apply_run_defaults, limit_malloc_arenas
+from zendesk.run.defaults import MALLOC_ARENAS, RUN_DEFAULTS, _env_name, apply_run_defaults, limit_malloc_arenas
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,7 +58,7 @@ def test_duckdb_runs_with_the_memory_cap(unset_defaults: None, tmp_path: Path) -
 ARENA_PROBE = """
 import ctypes, sys, threading
 if sys.argv[1] == "cap":
-    from zendesk.run_defaults import limit_malloc_arenas
+    from zendesk.run.defaults import limit_malloc_arenas
     print(limit_malloc_arenas())
 barrier = threading.Barrier(8)
 held = []

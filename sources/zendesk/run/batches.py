@@ -21,8 +21,9 @@ from dlt.common.pipeline import LoadInfo
 from dlt.extract.source import DltSource
 from dlt.pipeline.pipeline import Pipeline
 
-from . import progress, recovery
-from .settings import state_holder
+from .. import progress
+from ..settings import state_holder
+from .defaults import apply_run_defaults
 
 logger = logging.getLogger(__name__)
 
@@ -58,15 +59,12 @@ def pending_readers(
 
 
 def finish_pending_loads(pipeline: Pipeline) -> Optional[LoadInfo]:
-    """Load packages a crashed run extracted but never loaded, before extracting anew, and
-    remove the rows dlt wrote twice while resuming them (see `recovery.py`; the in-doubt
-    packages were noted when the source was built)."""
+    """Load the packages a crashed run extracted but never loaded, before extracting anew
+    (a partly loaded one was aborted when the source was built: see `recovery.py`)."""
     if not pipeline.has_pending_data:
         return None
     logger.info("Loading the data a previous, interrupted run had already extracted")
-    info = pipeline.run()
-    recovery.collapse_resumed(pipeline)
-    return info
+    return pipeline.run()
 
 
 def run_until_drained(
@@ -75,16 +73,28 @@ def run_until_drained(
     tables: Sequence[str],
     max_batches: int = 10_000,
     audits_mode: str = "events",
+    tuned: bool = False,
     **run_kwargs: Any,
 ) -> SyncResult:
-    """Run batches until every selected export is drained.
+    """Run batches until every selected export is drained: the one way a whole sync runs
+    (our script, the many-accounts driver, the benchmark and the tests call it).
 
-    `make_source(tables)` must return the source with exactly those tables selected; give
-    it a `batch_pages` bound, or the first batch drains everything in one run. The first
-    batch runs all `tables`; later batches only the exports that have more to fetch.
-    Building the first source checks that no other run of the pipeline is in progress
-    before any pending package is touched.
+    `pipeline` must be created with its destination (`dlt.pipeline(destination=...)`), so
+    packages a crashed run left are loaded, or aborted, where they belong; a `destination`
+    given here instead is refused. `make_source(tables)` must return the source with
+    exactly those tables selected; give it a `batch_pages` bound, or the first batch
+    drains everything in one run. The first batch runs all `tables`; later batches only
+    the exports that have more to fetch. Building the first source takes the run lock
+    before any pending package is touched. `tuned` applies `RUN_DEFAULTS` (environment
+    variables: for a process that runs syncs only, such as our script).
     """
+    if "destination" in run_kwargs:
+        raise ValueError(
+            "run_until_drained: create the pipeline with its destination (dlt.pipeline(destination=...));"
+            " a destination given per run would load packages a crashed run left into the wrong one."
+        )
+    if tuned:
+        apply_run_defaults()
     result = SyncResult()
     pipeline.activate()
     batch_tables = list(tables)

@@ -4,15 +4,17 @@ dlt takes no lock on a pipeline's working folder: two processes running one pipe
 normalize and load the packages they find there, and the same rows are loaded twice
 (DuckDB's file lock stops the second load only by accident; Postgres, BigQuery and
 Snowflake have none). So a run of this source holds an exclusive `flock` on a file beside
-the pipeline's working folder from its first request until its dlt run has finished:
+the pipeline's working folder for the whole of its dlt run:
 
-- a second run is refused at once with a message naming the pipeline, both when its
-  source is built (before `pipeline.run` touches any package the first run left) and when
-  it starts extracting;
-- the kernel releases the lock when the holding process dies, however it dies, so a
-  killed run never leaves a stale lock behind;
-- the lock is released as soon as the pipeline's trace shows the run finished, so an
-  application that runs the pipeline again later in the same process is not blocked.
+- taken when the source is built if the pipeline has pending packages (`pipeline.run`
+  loads those before it extracts anything), otherwise at the run's first request;
+- another process's run is refused at once with a message naming the pipeline;
+- the process that holds the lock is never refused: its next run takes the lock over
+  (dlt's Airflow helper runs several pipeline runs in one task process, and an
+  application runs the same pipeline again and again);
+- released as soon as the pipeline's trace shows that run finished, and by the kernel
+  when the holding process dies, however it dies, so a killed run never leaves a stale
+  lock behind.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any, Callable, Dict, Optional
 
 import pendulum
 
-from .errors import ZendeskRunInProgress
+from ..errors import ZendeskRunInProgress
 
 logger = logging.getLogger(__name__)
 
@@ -68,25 +70,31 @@ def _refusal(pipeline: Any, path: str) -> ZendeskRunInProgress:
 
 
 class _HeldLock:
-    """A lock this process holds for one run, released once (by the watcher thread, or
-    by the next run of this process when it finds the run finished before the watcher
-    has looked)."""
+    """The lock this process holds, and the check that says its current run finished.
+
+    `finished` is replaced when a later run of this process takes the lock over; the
+    watcher thread releases the lock once the current check says so."""
 
     def __init__(self, fd: int, finished: Callable[[], bool]) -> None:
         self.fd: Optional[int] = fd
         self.finished = finished
-        self._lock = threading.Lock()
+        self.guard = threading.Lock()
 
-    def release(self) -> None:
-        with self._lock:
-            if self.fd is not None:
+    def release_if_finished(self) -> bool:
+        with self.guard:
+            if self.fd is not None and self.finished():
                 fcntl.flock(self.fd, fcntl.LOCK_UN)
                 os.close(self.fd)
                 self.fd = None
+            return self.fd is None
 
-    @property
-    def released(self) -> bool:
-        return self.fd is None
+    def take_over(self, finished: Callable[[], bool]) -> bool:
+        """Hand the lock to this process's next run; False when it was released already."""
+        with self.guard:
+            if self.fd is None:
+                return False
+            self.finished = finished
+            return True
 
 
 #: Locks this process holds, by lock path.
@@ -94,17 +102,18 @@ _held: Dict[str, _HeldLock] = {}
 _held_lock = threading.Lock()
 
 
-def _release_if_finished(path: str) -> None:
+def held_here(pipeline: Any) -> bool:
+    """Whether this process holds `pipeline`'s run lock."""
     with _held_lock:
-        held = _held.get(path)
-    if held is not None and held.finished():
-        held.release()
+        held = _held.get(lock_path(pipeline))
+    return held is not None and held.fd is not None
 
 
 def raise_if_running(pipeline: Any) -> None:
-    """Refuse early, before `pipeline.run` finishes packages another run is still loading."""
+    """Refuse early when another process runs `pipeline` (this process never refuses itself)."""
+    if held_here(pipeline):
+        return
     path = lock_path(pipeline)
-    _release_if_finished(path)
     fd = _try_lock(path)
     if fd is None:
         raise _refusal(pipeline, path)
@@ -119,32 +128,32 @@ def _run_finished_after(pipeline: Any, since: pendulum.DateTime) -> bool:
 
 
 def hold_for_run(pipeline: Any, finished: Optional[Callable[[], bool]] = None) -> None:
-    """Take the pipeline's lock for the run being extracted now, or raise.
+    """Hold the pipeline's lock until the run that starts now has finished, or raise.
 
     The lock is released by a watcher thread once the run's trace has finished (or by the
     kernel when the process ends). `finished` replaces the trace check in tests.
     """
-    path = lock_path(pipeline)
-    _release_if_finished(path)
-    fd = _try_lock(path)
-    if fd is None:
-        raise _refusal(pipeline, path)
-    os.ftruncate(fd, 0)
-    os.write(fd, f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}".encode())
     since = pendulum.now()
-    held = _HeldLock(fd, finished or (lambda: _run_finished_after(pipeline, since)))
+    check = finished or (lambda: _run_finished_after(pipeline, since))
+    path = lock_path(pipeline)
     with _held_lock:
+        held = _held.get(path)
+        if held is not None and held.take_over(check):
+            return
+        fd = _try_lock(path)
+        if fd is None:
+            raise _refusal(pipeline, path)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}".encode())
+        held = _HeldLock(fd, check)
         _held[path] = held
 
     def release_when_done() -> None:
-        try:
-            while not held.released and not held.finished():
-                time.sleep(POLL_SECONDS)
-        finally:
-            held.release()
-            with _held_lock:
-                if _held.get(path) is held:
-                    del _held[path]
-            logger.debug("released the run lock of %s", pipeline.pipeline_name)
+        while not held.release_if_finished():
+            time.sleep(POLL_SECONDS)
+        with _held_lock:
+            if _held.get(path) is held:
+                del _held[path]
+        logger.debug("released the run lock of %s", pipeline.pipeline_name)
 
     threading.Thread(target=release_when_done, name="zendesk-run-lock", daemon=True).start()
