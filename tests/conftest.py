@@ -47,3 +47,17 @@ def make_pipeline(tmp_path: Any) -> Callable[..., dlt.Pipeline]:
         )
 
     return factory
+
+
+#: Modules right under tests/ that run no pipeline end to end: the fast subset keeps them.
+FAST_TOP_LEVEL = {"test_docs.py", "test_layers.py"}
+
+
+def pytest_collection_modifyitems(items: Any) -> None:
+    """Mark the end-to-end and fault tests (every module right under tests/ but the fast
+    ones) `slow`: `pytest -m "not slow"` is the quick subset (unit, contract, the fake's own
+    tests, docs and layers); the README's `pytest -q` still runs everything."""
+    for item in items:
+        path = item.path
+        if path.parent.name == "tests" and path.name not in FAST_TOP_LEVEL:
+            item.add_marker(pytest.mark.slow)

@@ -104,3 +104,12 @@ def test_per_ticket_audits_mode_loads_full_audits_of_changed_tickets_only(fake: 
     assert len(ids) == len(set(ids)), "an audit was appended twice"
     expected = {a["id"] for a in truth["ticket_audits"] if a["ticket_id"] in live | changed_live}
     assert set(ids) == expected
+
+
+def test_every_run_stamps_its_release_in_the_source_state(fake: Any, make_pipeline: Any) -> None:
+    from zendesk import __version__, zendesk_support
+    from tests.helpers import source_args
+
+    pipeline = make_pipeline()
+    pipeline.run(zendesk_support(**source_args(fake), tables=["groups"]))
+    assert pipeline.state["sources"]["zendesk"]["package_version"] == __version__ != ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List
 
+from zendesk.custom_fields import SOURCE_ATTRIBUTE
 from zendesk.settings import (
     API_PREFIX,
     TABLES,
@@ -46,6 +47,25 @@ CHANGES = {
         " up to it); rows never change once created"
     ),
 }
+
+
+#: What a reader of one table must know that its registry entry cannot say.
+TABLE_NOTES = {
+    "tags": (
+        "Zendesk's `/tags` holds up to the 20,000 most popular tags in the last 60 days, not every"
+        " tag ever used: every tag of a ticket is in `tickets__tags`."
+    ),
+}
+
+
+def custom_field_line(spec: TableSpec) -> str:
+    """Which fields of the payload become typed custom columns (and are not stored as they come)."""
+    kind = spec.custom_fields
+    dropped = [SOURCE_ATTRIBUTE[kind]] + (["fields"] if kind == "ticket" else [])
+    return (
+        f"- custom fields: the values in {' and '.join(f'`{f}`' for f in dropped)} become typed columns"
+        " `custom_<field>` (typed from the field definitions); those lists themselves are not stored"
+    )
 
 
 def request_cost(spec: TableSpec) -> str:
@@ -92,6 +112,10 @@ def section(spec: TableSpec) -> List[str]:
         + (f"; group `{spec.group}`" if spec.group else ""),
         f"- requests a run: {request_cost(spec)}",
     ]
+    if spec.custom_fields is not None:
+        lines.append(custom_field_line(spec))
+    if spec.name in TABLE_NOTES:
+        lines.append(f"- note: {TABLE_NOTES[spec.name]}")
     if spec.per_parent is not None:
         lines.append(
             f"- listed per `{spec.per_parent.table}` row (`{{id}}` in the path); each row gains that row's id"

@@ -55,6 +55,7 @@ from .credentials import (
     ZendeskOAuthTokenCredentials,
 )
 from .errors import ZendeskConfigError
+from .version import __version__
 from .rate_limit import EXPORT_SCOPES, RateBudget, account_budget
 from .resources import SourceContext, build_resources
 from .run import hooks as run_hooks
@@ -62,6 +63,7 @@ from .run_settings import resolve_account, source_spec
 from .settings import DEFAULT_TABLES, GROUPS, TABLES, siblings
 
 __all__ = [
+    "__version__",
     "zendesk_support",
     "ZendeskApiTokenCredentials",
     "ZendeskOAuthTokenCredentials",

@@ -22,6 +22,7 @@ import dlt
 from dlt.common.destination import Destination
 from dlt.common.pipeline import current_pipeline
 
+from ..version import __version__
 from . import lock, recovery
 
 logger = logging.getLogger(__name__)
@@ -83,5 +84,7 @@ def before_run(pipeline: Any) -> None:
 
 
 def start_of_run() -> None:
-    """Called once per run, before its first request, in the running pipeline's context."""
+    """Called once per run, before its first request, in the running pipeline's context:
+    takes the run lock and stamps the release that writes the state."""
     lock.hold_for_run(dlt.current.pipeline())
+    dlt.current.source_state()["package_version"] = __version__
