@@ -1,8 +1,8 @@
 """Replicate a Zendesk Support account with dlt (DuckDB by default).
 
-    python zendesk_pipeline.py                      # all 16 tables into zendesk.duckdb
+    python zendesk_pipeline.py                      # the default tables into zendesk.duckdb
     python zendesk_pipeline.py --demo               # no account needed: a local fake Zendesk
-    python zendesk_pipeline.py --tables tickets,users --start-date 01/31/2024
+    python zendesk_pipeline.py --tables tickets,users,help_center --start-date 01/31/2024
     python zendesk_pipeline.py --destination postgres --full-refresh
     python zendesk_pipeline.py --pipeline-name acme_prod --dataset acme   # one name per account
     python zendesk_pipeline.py check                # are subdomain and credentials right? which tables can we read?
@@ -42,7 +42,7 @@ from zendesk.errors import ZendeskConfigError, ZendeskSettingMissing, ZendeskSou
 from zendesk.progress import RunCancelled, request_stop, reset, stop_requested
 from zendesk.resources import resumes
 from zendesk.run import SyncResult, run_until_drained
-from zendesk.settings import DEFAULT_BATCH_PAGES, TABLES_BY_NAME, ChangeDetection
+from zendesk.settings import DEFAULT_BATCH_PAGES, GROUPS, TABLES_BY_NAME, ChangeDetection
 
 DEMO_TICKETS = 300
 DEMO_PIPELINE = "zendesk_demo"
@@ -257,7 +257,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help="name of the pipeline state (and of the DuckDB file): one per account and environment"
         " (default: zendesk; zendesk_demo with --demo)",
     )
-    parser.add_argument("--tables", help=f"comma-separated subset of: {', '.join(TABLE_NAMES)}")
+    parser.add_argument(
+        "--tables",
+        help=f"comma-separated tables or groups ({', '.join(GROUPS)}); default: the tables on by default."
+        f" Tables: {', '.join(TABLE_NAMES)}",
+    )
     parser.add_argument("--start-date", help="MM/DD/YYYY or ISO date; only for the first run of a table")
     parser.add_argument("--full-refresh", action="store_true", help="drop the selected tables and their cursors, reload from start")
     parser.add_argument("--progress", choices=["log", "tqdm", "enlighten", "alive_progress"], help="dlt progress display")

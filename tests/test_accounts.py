@@ -198,11 +198,6 @@ def test_authorize_one_account_then_sync_it_with_its_own_token_store(
             assert_matches_truth(reader, running[name].ground_truth(), ["groups"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="brands rows carry Zendesk's own `subdomain` (the brand's), which share_dataset's account"
-    " `subdomain` column overwrites: accounts.py must stamp a column no Zendesk table uses (issue 18)",
-)
 def test_shared_dataset_holds_all_accounts_side_by_side_each_exact(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:

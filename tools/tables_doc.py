@@ -51,6 +51,10 @@ CHANGES = {
 
 #: What a reader of one table must know that its registry entry cannot say.
 TABLE_NOTES = {
+    "brands": (
+        "a brand's own `subdomain` is loaded as `brand_subdomain`: `subdomain` names the account"
+        " in a dataset several accounts share."
+    ),
     "tags": (
         "Zendesk's `/tags` holds up to the 20,000 most popular tags in the last 60 days, not every"
         " tag ever used: every tag of a ticket is in `tickets__tags`."

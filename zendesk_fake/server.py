@@ -1015,7 +1015,11 @@ class FakeZendesk:
         if cached is not None and cached[0] == self._version:
             return cached[1]
         ordered = sorted(table.rows(self.account), key=table.sort_key)
-        view = ListView(",".join(table.order), [table.sort_key(row) for row in ordered], ordered)
+        served = ordered
+        if table.parent is None:  # a table listed per parent row is served by `_children`
+            serialize = table.serializer({}, self.account)
+            served = [serialize(row) for row in ordered]
+        view = ListView(",".join(table.order), [table.sort_key(row) for row in ordered], served)
         self._list_cache[table.name] = (self._version, view)
         return view
 

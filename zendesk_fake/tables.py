@@ -214,6 +214,15 @@ class DataFile:
         return [row for row in rows if row[key] in live]
 
 
+def renamed(stored: str, served: str) -> Serializer:
+    """Rows go out with `stored` under Zendesk's name `served` (the replica renames it)."""
+
+    def serializer(query: Mapping[str, str], account: Account) -> Callable[[Row], Row]:
+        return lambda row: {served if k == stored else k: v for k, v in row.items()}
+
+    return serializer
+
+
 def without(key: str) -> Serializer:
     """Rows go out without `key` (a parent id Zendesk's answer does not repeat)."""
 
@@ -307,7 +316,8 @@ TABLES: Tuple[FakeTable, ...] = (
     FakeTable("talk_phone_numbers", "/channels/voice/phone_numbers", "phone_numbers", O, ("id",),
               _a("phone_numbers")),
     # Account configuration (issue 18): fixed lists, one data file each.
-    FakeTable("brands", "/brands", "brands", C, ("name", "id"), DataFile("brands")),
+    FakeTable("brands", "/brands", "brands", C, ("name", "id"), DataFile("brands"),
+              serializer=renamed("brand_subdomain", "subdomain")),
     FakeTable("custom_roles", "/custom_roles", "custom_roles", S, ("id",), DataFile("custom_roles")),
     FakeTable("custom_statuses", "/custom_statuses", "custom_statuses", S, ("id",), DataFile("custom_statuses")),
     FakeTable("schedules", "/business_hours/schedules", "schedules", S, ("id",), DataFile("schedules")),

@@ -37,6 +37,12 @@ def tickets(page: List[Row]) -> List[Row]:
     return [{key: value for key, value in ticket.items() if key != "metric_set"} for ticket in page]
 
 
+def brands(page: List[Row]) -> List[Row]:
+    """A brand's own `subdomain` (its help center's host) as `brand_subdomain`: `subdomain`
+    is the account's column in a dataset several accounts share, and would overwrite it."""
+    return [{("brand_subdomain" if key == "subdomain" else key): value for key, value in row.items()} for row in page]
+
+
 def ticket_metrics(page: List[Row]) -> List[Row]:
     """The metric_set of each exported ticket. A deleted ticket's row is a tombstone with
     the negated ticket id: Zendesk drops a deleted ticket's metrics, and the table's merge

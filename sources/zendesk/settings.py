@@ -600,7 +600,7 @@ TABLES: Tuple[TableSpec, ...] = (
         group="talk",
     ),
     # Account configuration (issue 18)
-    _configuration("brands", _list("/brands", "brands")),
+    _configuration("brands", _list("/brands", "brands"), rows=rows.brands),
     _configuration("custom_roles", _single("/custom_roles", "custom_roles"), plan_gated=True),
     _configuration("custom_statuses", _single("/custom_statuses", "custom_statuses"), plan_gated=True),
     _configuration("schedules", _single("/business_hours/schedules", "schedules"), plan_gated=True),
