@@ -15,7 +15,8 @@ import pytest
 from tests.helpers import source_args, sync
 from zendesk_fake import FakeZendesk
 from tests.helpers.truth import assert_matches_truth
-from zendesk import zendesk_support
+from zendesk import progress, zendesk_support
+from zendesk.settings import state_holder
 from zendesk.authorize import exchange_code
 from zendesk.rate_limit import EXPORTS_SHARED_FLAG
 from zendesk.token_store import TokenStore
@@ -308,7 +309,7 @@ def test_pages_that_do_not_advance_stop_the_run_and_the_next_run_resumes(
     with pytest.raises(Exception) as raised:
         pipeline.run(zendesk_support(**source_args(fake, tables=[table])))
     message = str(raised.value)
-    assert f"{table} (/api/v2/" in message and said in message
+    assert f"{progress.tables_of(state_holder(table) or table)} (/api/v2/" in message and said in message
     assert fake.total_requests() < 20, "the export kept paging"
     assert json.dumps(pipeline.state["sources"], sort_keys=True, default=str) == saved, "state moved on"
 

@@ -301,7 +301,8 @@ def _export_pages(
         mark_batch(name, drained=False)
         return
     params = {"per_page": endpoint.page_size, **endpoint.params}
-    for page in ctx.client.pages(endpoint, paginator, params, table=name, plan_gated=plan_gated):
+    # errors name the tables the export feeds (`users + user_identities`), not its reader
+    for page in ctx.client.pages(endpoint, paginator, params, table=progress.tables_of(name), plan_gated=plan_gated):
         if endpoint.sideloads:
             page = with_sideloads(page, paginator.sideloaded, endpoint.sideloads)  # type: ignore[attr-defined]
         pages += 1

@@ -149,8 +149,12 @@ def hold_for_run(pipeline: Any, finished: Optional[Callable[[], bool]] = None) -
         _held[path] = held
 
     def release_when_done() -> None:
+        # An Event's wait, not time.sleep: the watcher lives as long as the run, in the
+        # caller's process, and must not show in (or be slowed by) anything that patches
+        # or counts the process's sleeps.
+        pause = threading.Event()
         while not held.release_if_finished():
-            time.sleep(POLL_SECONDS)
+            pause.wait(POLL_SECONDS)
         with _held_lock:
             if _held.get(path) is held:
                 del _held[path]
