@@ -8,6 +8,7 @@ import logging
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Dict
 
@@ -20,7 +21,7 @@ from tests.helpers.kill import NOT_KILLED, REFUSED, Target, keys_twice
 from tests.helpers.truth import assert_matches_truth
 from zendesk import TABLE_NAMES, select_tables, zendesk_support
 from zendesk.run import hooks
-from zendesk.run.lock import hold_for_run
+from zendesk.run.lock import POLL_SECONDS, held_here, hold_for_run, lock_path
 from zendesk.settings import TABLES, ChangeDetection
 
 DESTINATIONS = [
@@ -157,6 +158,36 @@ def test_the_lock_refuses_another_process_while_held(fake: Any, tmp_path: Path) 
     done = target.run(fake)
     assert done.returncode == REFUSED, done.stderr[-2000:]
     assert f"Another run of pipeline '{target.name}' is in progress (pid" in done.stderr
+
+
+def test_extract_normalize_and_load_called_one_by_one_are_one_locked_run(fake: Any, tmp_path: Path) -> None:
+    # Each step has a trace of its own: the lock stays held from the extract up to the
+    # load of what it made, so another process cannot load the same package meanwhile.
+    target = Target("duckdb", tmp_path)
+    pipeline = target.pipeline()
+    path = lock_path(pipeline)
+    pipeline.extract(zendesk_support(**source_args(fake), tables=["groups"]))
+    time.sleep(POLL_SECONDS * 3)
+    assert held_here(pipeline) and _held_by_another_process(path), "released after the extract"
+    pipeline.normalize()
+    time.sleep(POLL_SECONDS * 3)
+    assert held_here(pipeline) and _held_by_another_process(path), "released after the normalize"
+    pipeline.load()
+    deadline = time.monotonic() + 10
+    while _held_by_another_process(path):
+        assert time.monotonic() < deadline, "still held after the load"
+        time.sleep(POLL_SECONDS)
+    assert query(pipeline, "select count(*) from {t:groups}")[0][0] == len(fake.ground_truth()["groups"])
+
+
+def _held_by_another_process(path: str) -> bool:
+    """Whether a child process would find the run lock taken."""
+    probe = (
+        "import fcntl, os, sys\n"
+        f"fd = os.open({path!r}, os.O_RDWR | os.O_CREAT)\n"
+        "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(1)\n"
+    )
+    return subprocess.run([sys.executable, "-c", probe]).returncode == 1
 
 
 def _empty_the_account(fake: Any) -> Dict[str, list]:

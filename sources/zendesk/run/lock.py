@@ -12,7 +12,8 @@ the pipeline's working folder for the whole of its dlt run:
 - the process that holds the lock is never refused: its next run takes the lock over
   (dlt's Airflow helper runs several pipeline runs in one task process, and an
   application runs the same pipeline again and again);
-- released as soon as the pipeline's trace shows that run finished, and by the kernel
+- released as soon as the pipeline's trace shows that run finished (its load, when the
+  caller runs extract, normalize and load one by one), and by the kernel
   when the holding process dies, however it dies, so a killed run never leaves a stale
   lock behind.
 """
@@ -122,9 +123,16 @@ def raise_if_running(pipeline: Any) -> None:
 
 
 def _run_finished_after(pipeline: Any, since: pendulum.DateTime) -> bool:
+    """Whether the run that started at `since` is over: a trace finished since then that
+    loaded, or left nothing to load. A caller may run `extract`, `normalize` and `load`
+    one by one, each with a trace of its own: the lock then covers all three, up to the
+    load of what the extract made (or until the process ends, if it never loads)."""
     trace = pipeline.last_trace
     finished = getattr(trace, "finished_at", None) if trace is not None else None
-    return finished is not None and finished >= since
+    if finished is None or finished < since:
+        return False
+    loaded = any(step.step in ("load", "run") for step in getattr(trace, "steps", None) or ())
+    return loaded or not pipeline.has_pending_data
 
 
 def hold_for_run(pipeline: Any, finished: Optional[Callable[[], bool]] = None) -> None:
