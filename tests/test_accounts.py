@@ -253,6 +253,42 @@ def test_shared_dataset_soft_deletions_retire_only_the_accounts_own_rows(
         assert sorted(retired) == sorted(("acme", i) for i in removed)
 
 
+def test_shared_dataset_list_that_empties_removes_only_that_accounts_rows(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    # A whole-list table (replaced, or fingerprinted) whose list empties in one account:
+    # that account's rows go, and every other account's rows stay.
+    from zendesk.settings import TABLES, ChangeDetection
+    from zendesk_fake.tables import ENDPOINT_TABLES, stored_rows
+
+    whole = [spec.name for spec in TABLES if spec.default and spec.change_detection in (ChangeDetection.FINGERPRINT, ChangeDetection.REPLACE)]
+    with running_accounts() as fakes:
+        for key, value in accounts_env(fakes, dataset=SHARED_DATASET).items():
+            monkeypatch.setenv(key, value)
+        path = str(tmp_path / "warehouse.duckdb")
+        destination = dlt.destinations.duckdb(path)
+        pipelines_dir = str(tmp_path / "pipelines")
+        sync_accounts(destination=destination, pipelines_dir=pipelines_dir, tables=whole)
+        acme = fakes["acme"]
+        for table in ENDPOINT_TABLES:
+            rows = stored_rows(acme.account, table)
+            if table.name in whole and rows is not None:
+                rows.clear()
+        acme.refresh()
+        sync_accounts(destination=destination, pipelines_dir=pipelines_dir, tables=whole)
+        for name in ("globex", "initech"):
+            reader = account_views(destination, SHARED_DATASET, name, str(tmp_path / "r"), whole)
+            assert_matches_truth(reader, fakes[name].ground_truth(), whole)
+        import duckdb
+
+        with duckdb.connect(path) as db:
+            left = {
+                table: db.execute(f"select count(*) from {SHARED_DATASET}.{table} where subdomain = 'acme'").fetchone()[0]
+                for table in whole
+            }
+        assert left == {table: 0 for table in whole}
+
+
 def test_the_script_syncs_every_account_with_account_all(fakes: Dict[str, FakeZendesk], tmp_path: Any) -> None:
     import os
     import subprocess

@@ -21,6 +21,8 @@ import dlt
 from dlt.common.destination.exceptions import DestinationUndefinedEntity
 from dlt.common.schema import Schema
 from dlt.common.schema.typing import PIPELINE_STATE_TABLE_NAME
+from dlt.extract.hints import HintsMeta
+from dlt.extract.items_transform import ItemTransform
 from dlt.pipeline.helpers import pipeline_drop
 from dlt.pipeline.state_sync import load_pipeline_state_from_destination
 
@@ -156,3 +158,26 @@ def delete_account_rows(pipeline: dlt.Pipeline, root_tables: Iterable[str], subd
         for table in sorted(present, key=depth, reverse=True):
             if root_of(table) in present:
                 client.execute_sql(f"DELETE FROM {quote[table]} WHERE {_owned_rows(schema, table, subdomain, quote)}")
+
+
+class DeleteAccountRowsWhenEmptied(ItemTransform[Any, Dict[str, Any]]):
+    """A pipe step for a whole-list table in a shared dataset: when the account's list is
+    empty, the source's load (`resources.emptied_list`) would replace the table, every
+    account's rows with it; this step deletes the account's own rows instead and drops
+    that load. Runs at extract time, ahead of the load that commits the table's state:
+    if that load fails, the next run finds the list empty again and deletes again."""
+
+    def __init__(self, table: str, subdomain: str) -> None:
+        super().__init__(lambda item: item)
+        self.table = table
+        self.subdomain = subdomain
+
+    def __call__(self, item: Any, meta: Any = None) -> Any:
+        emptied = isinstance(meta, HintsMeta) and meta.hints.get("write_disposition") == "replace"
+        if not (emptied and isinstance(item, list) and not item):
+            return item
+        pipeline = dlt.current.pipeline()
+        if self.table in pipeline.default_schema.tables:
+            delete_account_rows(pipeline, [self.table], self.subdomain)
+        logger.info("%s: the list of %s is empty; its rows are deleted", self.table, self.subdomain)
+        return None

@@ -51,6 +51,7 @@ from dlt.common.configuration.specs import CredentialsConfiguration
 from . import TABLE_NAMES, select_tables, zendesk_support
 from .account_datasets import (
     SUBDOMAIN_COLUMN,
+    DeleteAccountRowsWhenEmptied,
     adopt_unshared_tables,
     cursors_from_elsewhere,
     delete_account_rows,
@@ -65,10 +66,13 @@ from .credentials import (
 )
 from .errors import ZendeskAuthError, ZendeskConfigError, ZendeskSettingMissing
 from .run import SyncResult, run_until_drained
-from .settings import TABLES_BY_NAME, state_holder
+from .settings import TABLES_BY_NAME, ChangeDetection, state_holder
 from .token_store import DEFAULT_TOKEN_STORE_PATH, account_store_location
 
 logger = logging.getLogger(__name__)
+
+#: Tables whose every run reads the whole list (an empty list empties the table).
+WHOLE_LISTS = (ChangeDetection.FINGERPRINT, ChangeDetection.REPLACE)
 
 ACCOUNTS_KEY = "sources.zendesk.accounts"
 """Where the list of accounts is read from (config.toml, env var or any dlt provider)."""
@@ -284,7 +288,8 @@ def share_dataset(source: Any, subdomain: str) -> Any:
     would keep only the account loaded last. Every row gets a `subdomain` column and every
     key (primary and merge) becomes (`subdomain`, key); the tables replaced on each run
     become merges that replace only this account's rows (`merge_key = subdomain`), and
-    soft-deleting (scd2) tables retire only this account's vanished rows. Applied from
+    soft-deleting (scd2) tables retire only this account's vanished rows; a whole list
+    that empties deletes only this account's rows. Applied from
     outside as hints, so the single-account source is unchanged.
     """
     for name in TABLE_NAMES:
@@ -296,6 +301,8 @@ def share_dataset(source: Any, subdomain: str) -> Any:
         columns = {SUBDOMAIN_COLUMN: {"name": SUBDOMAIN_COLUMN, "data_type": "text", "nullable": False}}
         disposition = resource.write_disposition
         strategy = disposition.get("strategy") if isinstance(disposition, dict) else None
+        if spec.change_detection in WHOLE_LISTS and strategy != "scd2":
+            resource.add_step(DeleteAccountRowsWhenEmptied(name, subdomain))
         if strategy == "scd2":
             resource.apply_hints(columns=columns, merge_key=SUBDOMAIN_COLUMN)
         elif disposition == "replace":

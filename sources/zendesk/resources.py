@@ -575,13 +575,30 @@ def fed_table(ctx: SourceContext, spec: TableSpec, reader: DltResource) -> DltRe
     return dlt.transformer(rows, data_from=reader, **table_hints(spec))
 
 
+def emptied_list() -> Any:
+    """What a whole-list table loads when its list is empty: the table replaced with no
+    rows, in the destination's preferred format (DuckDB reads an empty jsonl file as one
+    column named "json" and refuses the load). A dataset shared by several accounts turns
+    it into a deletion of this account's rows alone (`account_datasets.py`)."""
+    return dlt.mark.with_hints([], dlt.mark.make_hints(write_disposition="replace", file_format="preferred"))
+
+
 def replace_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
     """Small tables without change tracking, replaced on every run."""
     shape = table_rows(ctx, spec)
 
     def read() -> Iterator[Any]:
-        for page in _unless_unavailable(spec, _full_list(ctx, spec)):
-            yield shape(page)
+        loaded = False
+        try:
+            for page in _full_list(ctx, spec):
+                rows = shape(page)
+                loaded = loaded or bool(rows)
+                yield rows
+        except TableUnavailable as error:
+            record_skip(spec.name, error)
+            return
+        if not loaded:
+            yield emptied_list()
 
     return dlt.resource(read, parallelized=True, **table_hints(spec))
 
@@ -699,12 +716,7 @@ def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
         vanished = len(set(previous) - set(current))
         if vanished:
             logger.info("%s: %d rows no longer in Zendesk are deleted", spec.name, vanished)
-        if rows:
-            yield rows
-        else:
-            # The destination's preferred format: DuckDB reads an empty jsonl file as one
-            # column named "json" and refuses the load.
-            yield dlt.mark.with_hints([], dlt.mark.make_hints(write_disposition="replace", file_format="preferred"))
+        yield rows if rows else emptied_list()
         state["fingerprints"] = current
 
     def read_all() -> Iterator[List[Row]]:
