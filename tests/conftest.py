@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterator
 import dlt
 import pytest
 
+from tests.helpers import require_postgres
 from zendesk_fake import FakeZendesk
 
 
@@ -23,6 +24,12 @@ def _isolated_dlt(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("SOURCES__"):
             monkeypatch.delenv(key)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked `postgres` need the server: skipped without it, failed in CI."""
+    if item.get_closest_marker("postgres"):
+        require_postgres()
 
 
 @pytest.fixture

@@ -346,11 +346,10 @@ def test_sharing_is_decided_on_the_destination_given_for_the_run() -> None:
 def pg_prefix() -> Iterator[str]:
     import uuid
 
-    from tests.helpers import POSTGRES_URL, postgres_available
+    from tests.helpers import POSTGRES_URL, require_postgres
     from tests.helpers.accounts import drop_postgres_schemas
 
-    if not postgres_available():
-        pytest.skip("no PostgreSQL server answers on 127.0.0.1:5432")
+    require_postgres()
     prefix = f"zd_acc_{uuid.uuid4().hex[:8]}"
     yield prefix
     drop_postgres_schemas(POSTGRES_URL, prefix)

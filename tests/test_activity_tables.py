@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Sequence
 import dlt
 import pytest
 
-from tests.helpers import POSTGRES_URL, postgres_available, query, source_args
+from tests.helpers import POSTGRES_URL, query, source_args
 from zendesk import zendesk_support
 from zendesk.settings import GROUPS, TABLES, TABLES_BY_NAME
 
@@ -54,10 +54,9 @@ def assert_row_exact(pipeline: dlt.Pipeline, truth: Dict[str, List[Dict[str, Any
 
 
 def _destinations() -> List[Any]:
-    postgres = pytest.mark.skipif(not postgres_available(), reason="no PostgreSQL on 127.0.0.1:5432")
     return [
         pytest.param(lambda tmp: dlt.destinations.duckdb(str(tmp / "act.duckdb")), id="duckdb"),
-        pytest.param(lambda tmp: dlt.destinations.postgres(POSTGRES_URL), id="postgres", marks=postgres),
+        pytest.param(lambda tmp: dlt.destinations.postgres(POSTGRES_URL), id="postgres", marks=pytest.mark.postgres),
     ]
 
 

@@ -13,7 +13,7 @@ from typing import Any, Iterator, List
 import dlt
 import pytest
 
-from tests.helpers import POSTGRES_URL, postgres_available, query, source_args
+from tests.helpers import DESTINATIONS, POSTGRES_URL, query, source_args
 from tests.helpers.truth import assert_matches_truth
 from zendesk import zendesk_support
 from zendesk.settings import API_PREFIX, TABLES, ChangeDetection
@@ -22,16 +22,6 @@ from zendesk_fake.tables import DATA_TABLES
 
 CONFIG = [spec for spec in TABLES if spec.change_detection is ChangeDetection.FINGERPRINT]
 CONFIG_TABLES: List[str] = [spec.name for spec in CONFIG]
-
-DESTINATIONS = [
-    pytest.param("duckdb", id="duckdb"),
-    pytest.param(
-        "postgres",
-        id="postgres",
-        marks=pytest.mark.skipif(not postgres_available(), reason="no PostgreSQL server answers on 127.0.0.1:5432"),
-    ),
-]
-
 
 @pytest.fixture
 def pipeline(tmp_path: Any, request: pytest.FixtureRequest) -> Iterator[dlt.Pipeline]:

@@ -8,12 +8,10 @@ from typing import Any
 import dlt
 import pytest
 
-from tests.helpers import POSTGRES_URL, postgres_available, query, sync
+from tests.helpers import POSTGRES_URL, query, sync
 from tests.helpers.truth import assert_matches_truth
 
-pytestmark = pytest.mark.skipif(
-    not postgres_available(), reason="no PostgreSQL server answers on 127.0.0.1:5432"
-)
+pytestmark = pytest.mark.postgres
 
 
 def test_postgres_holds_ground_truth_after_full_and_merge_runs(fake: Any, make_pipeline: Any) -> None:

@@ -11,22 +11,12 @@ from typing import Any, Dict, List, Tuple
 import dlt
 import pytest
 
-from tests.helpers import POSTGRES_URL, postgres_available, query, source_args
+from tests.helpers import DESTINATIONS, POSTGRES_URL, query, source_args
 from zendesk import zendesk_support
 from zendesk.settings import TABLES_BY_NAME
 
 HISTORY_TABLES = ("ticket_field_history", "ticket_tag_history")
 EVENTS_PATH = "/api/v2/incremental/ticket_events"
-
-DESTINATIONS = [
-    pytest.param("duckdb", id="duckdb"),
-    pytest.param(
-        "postgres",
-        id="postgres",
-        marks=pytest.mark.skipif(not postgres_available(), reason="no PostgreSQL server answers on 127.0.0.1:5432"),
-    ),
-]
-
 
 def _as_loaded(value: Any) -> Any:
     if isinstance(value, datetime):

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Optional
 import dlt
 import pytest
 
-from tests.helpers import postgres_available, query, source_args
+from tests.helpers import DESTINATIONS, query, source_args
 from tests.helpers.truth import assert_matches_truth
 from zendesk import select_tables, zendesk_support
 from zendesk.run import run_until_drained
@@ -27,16 +27,6 @@ from zendesk.settings import TABLES
 REPO_ROOT = __file__.rsplit("/tests/", 1)[0]
 POSTGRES_URL = "postgresql://postgres:unused@127.0.0.1:5432/test"
 EXPORT_PREFIX = "/api/v2/incremental/"
-
-DESTINATIONS = [
-    pytest.param("duckdb", id="duckdb"),
-    pytest.param(
-        "postgres",
-        id="postgres",
-        marks=pytest.mark.skipif(not postgres_available(), reason="no PostgreSQL server answers on 127.0.0.1:5432"),
-    ),
-]
-
 
 @pytest.fixture
 def big_fake(fake: Any) -> Iterator[Any]:

@@ -15,7 +15,7 @@ from typing import Any, Dict
 import dlt
 import pytest
 
-from tests.helpers import POSTGRES_URL, postgres_available, query, source_args
+from tests.helpers import DESTINATIONS, POSTGRES_URL, lock_held_elsewhere, query, source_args
 from tests.helpers.cli import SCRIPT, cli_env
 from tests.helpers.kill import NOT_KILLED, REFUSED, Target, keys_twice
 from tests.helpers.truth import assert_matches_truth
@@ -24,15 +24,6 @@ from zendesk import resources
 from zendesk.run import hooks
 from zendesk.run.lock import POLL_SECONDS, held_here, hold_for_run, lock_path
 from zendesk.settings import TABLES, ChangeDetection
-
-DESTINATIONS = [
-    pytest.param("duckdb", id="duckdb"),
-    pytest.param(
-        "postgres",
-        id="postgres",
-        marks=pytest.mark.skipif(not postgres_available(), reason="no PostgreSQL server answers on 127.0.0.1:5432"),
-    ),
-]
 
 #: Tables whose every run reads the whole list: a row gone from Zendesk goes from them.
 WHOLE_LIST_TABLES = [
@@ -169,26 +160,17 @@ def test_extract_normalize_and_load_called_one_by_one_are_one_locked_run(fake: A
     path = lock_path(pipeline)
     pipeline.extract(zendesk_support(**source_args(fake), tables=["groups"]))
     time.sleep(POLL_SECONDS * 3)
-    assert held_here(pipeline) and _held_by_another_process(path), "released after the extract"
+    assert held_here(pipeline) and lock_held_elsewhere(path), "released after the extract"
     pipeline.normalize()
     time.sleep(POLL_SECONDS * 3)
-    assert held_here(pipeline) and _held_by_another_process(path), "released after the normalize"
+    assert held_here(pipeline) and lock_held_elsewhere(path), "released after the normalize"
     pipeline.load()
     deadline = time.monotonic() + 10
-    while _held_by_another_process(path):
+    while lock_held_elsewhere(path):
         assert time.monotonic() < deadline, "still held after the load"
         time.sleep(POLL_SECONDS)
     assert query(pipeline, "select count(*) from {t:groups}")[0][0] == len(fake.ground_truth()["groups"])
 
-
-def _held_by_another_process(path: str) -> bool:
-    """Whether a child process would find the run lock taken."""
-    probe = (
-        "import fcntl, os, sys\n"
-        f"fd = os.open({path!r}, os.O_RDWR | os.O_CREAT)\n"
-        "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(1)\n"
-    )
-    return subprocess.run([sys.executable, "-c", probe]).returncode == 1
 
 
 def _empty_the_account(fake: Any) -> Dict[str, list]:
@@ -304,7 +286,7 @@ def test_a_package_that_cannot_load_says_which_why_and_how_and_loads_after_a_fix
     assert_exact(pipeline, fake)
 
 
-@pytest.mark.skipif(not postgres_available(), reason="no PostgreSQL server answers on 127.0.0.1:5432")
+@pytest.mark.postgres
 def test_the_script_resumes_a_crashed_postgres_run_on_postgres(fake: Any, tmp_path: Path) -> None:
     # Case 5: `--destination postgres` after a crash finished the pending load on the
     # default DuckDB; dlt then dropped the package and reset the state (a full re-read).

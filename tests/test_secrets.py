@@ -272,7 +272,7 @@ def _saved_trace(pipeline: Any) -> bytes:
     return (str(trace) + repr(trace.asdict())).encode()
 
 
-@pytest.mark.skipif(not __import__("tests.helpers", fromlist=["x"]).postgres_available(), reason="needs PostgreSQL")
+@pytest.mark.postgres
 def test_a_postgres_token_store_password_stays_out_of_trace_logs_and_errors(
     fake: Any, make_pipeline: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

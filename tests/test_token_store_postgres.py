@@ -15,14 +15,14 @@ from typing import Any, Dict, Iterator, List
 import psycopg2
 import pytest
 
-from tests.helpers import FAST_LIMITS, postgres_available
+from tests.helpers import FAST_LIMITS
 from zendesk_fake import FakeZendesk
 from zendesk.errors import ZendeskConfigError
 from zendesk.authorize import authorize_interactive
 from zendesk.token_store import TokenSet, TokenStore
 from zendesk.token_store_pg import PostgresTokenStore
 
-pytestmark = pytest.mark.skipif(not postgres_available(), reason="needs PostgreSQL on 127.0.0.1:5432")
+pytestmark = pytest.mark.postgres
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DSN = "postgresql://postgres@127.0.0.1:5432/test"

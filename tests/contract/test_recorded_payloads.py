@@ -16,7 +16,7 @@ import dlt
 import pytest
 
 from tests.contract.fixture_server import run_recorded
-from tests.helpers import POSTGRES_URL, column_types, postgres_available, query
+from tests.helpers import POSTGRES_URL, column_types, query
 from tests.contract.fixture_server import FixtureZendesk, fixture_name, load
 from zendesk.rows import with_sideloads
 from zendesk.settings import TABLES, TableSpec
@@ -245,7 +245,7 @@ def test_ids_and_timestamps_round_trip(loaded: Any) -> None:
 
 
 
-@pytest.mark.skipif(not postgres_available(), reason="no PostgreSQL server answers on 127.0.0.1:5432")
+@pytest.mark.postgres
 def test_recorded_payloads_load_into_postgres(recorded: FixtureZendesk, make_pipeline: Callable[..., Any]) -> None:
     """The same payloads into Postgres: JSON-text values and merges work there too."""
     dataset = f"zendesk_{uuid.uuid4().hex[:8]}"

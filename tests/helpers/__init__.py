@@ -6,11 +6,15 @@ imports another."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import subprocess
+import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import dlt
+import pytest
 
 from zendesk import select_tables, zendesk_support
 from zendesk.run import run_until_drained
@@ -61,12 +65,47 @@ def query(pipeline: dlt.Pipeline, sql: str) -> List[tuple]:
         return [tuple(row) for row in client.execute_sql(text)]
 
 
+#: The destinations the end-to-end tests run on; the postgres one carries the `postgres`
+#: mark (conftest.py: skipped without a server here, a failure in CI).
+DESTINATIONS = [
+    pytest.param("duckdb", id="duckdb"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+
+
+def lock_held_elsewhere(path: str) -> bool:
+    """Whether another process would find the exclusive lock on `path` taken (probed from
+    a child process: this process's own flock never blocks it)."""
+    probe = (
+        "import fcntl, os, sys\n"
+        f"fd = os.open({path!r}, os.O_RDWR | os.O_CREAT)\n"
+        "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(1)\n"
+    )
+    return subprocess.run([sys.executable, "-c", probe]).returncode == 1
+
+
 def postgres_available() -> bool:
     try:
         with socket.create_connection(("127.0.0.1", 5432), timeout=1):
             return True
     except OSError:
         return False
+
+
+#: Set by .ci/run: a service the tests need (PostgreSQL) being down fails them instead of
+#: skipping them, so a CI run cannot pass without having tested on it.
+SERVICES_REQUIRED = "ZENDESK_TEST_SERVICES_REQUIRED"
+
+
+def require_postgres() -> None:
+    """Skip the calling test when no PostgreSQL answers on 127.0.0.1:5432, or fail it
+    with the reason where the services are required."""
+    if postgres_available():
+        return
+    reason = "no PostgreSQL server answers on 127.0.0.1:5432 (trust auth, user postgres, database test)"
+    if os.environ.get(SERVICES_REQUIRED):
+        pytest.fail(f"{reason}; {SERVICES_REQUIRED} is set, so this is a failure: start PostgreSQL", pytrace=False)
+    pytest.skip(reason)
 
 
 def column_types(pipeline: dlt.Pipeline) -> Dict[str, Dict[str, str]]:

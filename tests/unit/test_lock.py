@@ -10,6 +10,7 @@ from typing import Any, Dict
 
 import pytest
 
+from tests.helpers import lock_held_elsewhere
 from zendesk.errors import ZendeskRunInProgress
 from zendesk.run import lock
 
@@ -17,15 +18,6 @@ from zendesk.run import lock
 def _pipeline(tmp_path: Any, name: str = "zd_lock") -> Any:
     return SimpleNamespace(pipelines_dir=str(tmp_path), pipeline_name=name)
 
-
-def _held_elsewhere(path: str) -> bool:
-    """Whether another process would be refused (probed from a child process)."""
-    probe = (
-        "import fcntl, os, sys\n"
-        f"fd = os.open({path!r}, os.O_RDWR | os.O_CREAT)\n"
-        "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(1)\n"
-    )
-    return subprocess.run([sys.executable, "-c", probe]).returncode == 1
 
 
 def test_the_holding_process_is_never_refused_and_the_last_run_releases(tmp_path: Any) -> None:
@@ -36,10 +28,10 @@ def test_the_holding_process_is_never_refused_and_the_last_run_releases(tmp_path
     lock.hold_for_run(pipeline, finished=lambda: runs["second"])  # a later run takes it over
     runs["first"] = True
     time.sleep(lock.POLL_SECONDS * 3)
-    assert _held_elsewhere(lock.lock_path(pipeline)), "released by the earlier run's end"
+    assert lock_held_elsewhere(lock.lock_path(pipeline)), "released by the earlier run's end"
     runs["second"] = True
     deadline = time.monotonic() + 10
-    while _held_elsewhere(lock.lock_path(pipeline)):
+    while lock_held_elsewhere(lock.lock_path(pipeline)):
         assert time.monotonic() < deadline, "never released after the last run finished"
         time.sleep(lock.POLL_SECONDS)
     assert not lock.held_here(pipeline)
