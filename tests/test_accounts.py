@@ -27,7 +27,7 @@ from zendesk.accounts import (
     sync_account,
     sync_accounts,
 )
-from zendesk.credentials import ZendeskOAuthRefreshCredentials, ZendeskOAuthTokenCredentials
+from zendesk.auth.credentials import ZendeskOAuthRefreshCredentials, ZendeskOAuthTokenCredentials
 from zendesk.errors import ZendeskConfigError
 
 

@@ -22,7 +22,7 @@ from tests.helpers.truth import assert_matches_truth
 from zendesk import TABLE_NAMES, select_tables, zendesk_support
 from zendesk.run import hooks
 from zendesk.run.lock import POLL_SECONDS, held_here, hold_for_run, lock_path
-from zendesk.settings import TABLES, ChangeDetection
+from zendesk.tables.registry import TABLES, ChangeDetection
 
 DESTINATIONS = [
     pytest.param("duckdb", id="duckdb"),

@@ -48,25 +48,26 @@ from dlt.common.configuration import resolve_configuration
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.configuration.specs import CredentialsConfiguration
 
-from . import TABLE_NAMES, select_tables, zendesk_support
-from .account_datasets import (
+from .. import TABLE_NAMES, select_tables, zendesk_support
+from .datasets import (
     SUBDOMAIN_COLUMN,
     adopt_unshared_tables,
     cursors_from_elsewhere,
     delete_account_rows,
     reset_cursors,
 )
-from .config import duckdb_name_clash, normalize_subdomain
-from .credentials import (
+from ..config import duckdb_name_clash, normalize_subdomain
+from ..auth.credentials import (
     ZendeskApiTokenCredentials,
     ZendeskOAuthClientCredentials,
     ZendeskOAuthRefreshCredentials,
     ZendeskOAuthTokenCredentials,
 )
-from .errors import ZendeskAuthError, ZendeskConfigError, ZendeskSettingMissing
-from .run import SyncResult, run_until_drained
-from .settings import TABLES_BY_NAME, state_holder
-from .token_store import DEFAULT_TOKEN_STORE_PATH, account_store_location
+from ..errors import ZendeskAuthError, ZendeskConfigError, ZendeskSettingMissing
+from ..run import SyncResult, run_until_drained
+from ..tables.registry import TABLES_BY_NAME, state_holder
+from ..auth.stores import account_store_location
+from ..auth.token_store import DEFAULT_TOKEN_STORE_PATH
 
 logger = logging.getLogger(__name__)
 
@@ -496,7 +497,7 @@ def sync_accounts(
 @names_own_section
 def check_account(account: Any) -> Any:
     """`check` for one account: its settings and credentials, one request per endpoint."""
-    from .check import check_connection
+    from ..check import check_connection
 
     if not isinstance(account, ZendeskAccount):
         account = get_account(str(account))
@@ -509,9 +510,9 @@ def authorize_account(account: Any, redirect_uri: Optional[str] = None, **kwargs
     """`authorize` for one account: its OAuth client from its credentials section, its own
     token store (so signing in a second account never meets the first one's tokens).
 
-    `kwargs` go to `zendesk.authorize.authorize_interactive` (tests pass `input_fn`/`print_fn`).
+    `kwargs` go to `zendesk.auth.authorize.authorize_interactive` (tests pass `input_fn`/`print_fn`).
     """
-    from .authorize import authorize_interactive
+    from ..auth.authorize import authorize_interactive
 
     if not isinstance(account, ZendeskAccount):
         account = get_account(str(account))

@@ -24,7 +24,7 @@ from dlt.common.schema.typing import PIPELINE_STATE_TABLE_NAME
 from dlt.pipeline.helpers import pipeline_drop
 from dlt.pipeline.state_sync import load_pipeline_state_from_destination
 
-from .errors import ZendeskConfigError
+from ..errors import ZendeskConfigError
 
 logger = logging.getLogger(__name__)
 
