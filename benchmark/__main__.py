@@ -25,8 +25,8 @@ import time
 from collections import Counter
 from typing import Any, Dict, List, Mapping, Optional
 
-from zendesk.client import endpoint_template
-from zendesk.settings import DEFAULT_BATCH_PAGES
+from zendesk.api.client import endpoint_template
+from zendesk.tables.registry import DEFAULT_BATCH_PAGES
 from zendesk_fake import FakeZendesk
 
 ACCOUNT_LIMIT = 700

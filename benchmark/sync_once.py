@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import dlt
 
 from zendesk import select_tables, zendesk_support
-from zendesk.settings import DEFAULT_BATCH_PAGES
+from zendesk.tables.registry import DEFAULT_BATCH_PAGES
 from zendesk.run import SyncResult, run_until_drained
 
 

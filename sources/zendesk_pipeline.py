@@ -39,10 +39,10 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from zendesk import TABLE_NAMES, select_tables, zendesk_support
 from zendesk.config import duckdb_name_clash, parse_start_date
 from zendesk.errors import ZendeskConfigError, ZendeskSettingMissing, ZendeskSourceError
-from zendesk.progress import RunCancelled, request_stop, reset, stop_requested
+from zendesk.run.progress import RunCancelled, request_stop, reset, stop_requested
 from zendesk.resources import resumes
 from zendesk.run import SyncResult, run_until_drained
-from zendesk.settings import DEFAULT_BATCH_PAGES, GROUPS, TABLES_BY_NAME, ChangeDetection
+from zendesk.tables.registry import DEFAULT_BATCH_PAGES, GROUPS, TABLES_BY_NAME, ChangeDetection
 
 DEMO_TICKETS = 300
 DEMO_PIPELINE = "zendesk_demo"
@@ -390,7 +390,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.account:
         return run_accounts(args, tables, destination, source_args)
     if args.command == "authorize":
-        from zendesk.authorize import authorize_from_config
+        from zendesk.auth.authorize import authorize_from_config
 
         authorize_from_config(redirect_uri=args.redirect_uri)
         return 0

@@ -27,7 +27,7 @@ from zendesk.accounts import (
     sync_account,
     sync_accounts,
 )
-from zendesk.credentials import ZendeskOAuthRefreshCredentials, ZendeskOAuthTokenCredentials
+from zendesk.auth.credentials import ZendeskOAuthRefreshCredentials, ZendeskOAuthTokenCredentials
 from zendesk.errors import ZendeskConfigError
 
 
@@ -258,7 +258,7 @@ def test_shared_dataset_list_that_empties_removes_only_that_accounts_rows(
 ) -> None:
     # A whole-list table (replaced, or fingerprinted) whose list empties in one account:
     # that account's rows go, and every other account's rows stay.
-    from zendesk.settings import TABLES, ChangeDetection
+    from zendesk.tables.registry import TABLES, ChangeDetection
     from zendesk_fake.tables import ENDPOINT_TABLES, stored_rows
 
     whole = [spec.name for spec in TABLES if spec.default and spec.change_detection in (ChangeDetection.FINGERPRINT, ChangeDetection.REPLACE)]

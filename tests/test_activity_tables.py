@@ -17,7 +17,7 @@ import pytest
 
 from tests.helpers import POSTGRES_URL, query, source_args
 from zendesk import zendesk_support
-from zendesk.settings import GROUPS, TABLES, TABLES_BY_NAME
+from zendesk.tables.registry import GROUPS, TABLES, TABLES_BY_NAME
 
 #: Every table of a group: the activity tables and the add-on products' tables.
 GROUPED = [spec.name for spec in TABLES if spec.group]

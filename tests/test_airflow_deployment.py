@@ -139,7 +139,7 @@ def deployed() -> Iterator[Deployed]:
     if MISSING is not None:
         pytest.fail(f"{MISSING} (ZENDESK_AIRFLOW_DEPLOY_REQUIRED=1: the deployment test must run here)")
     from tests.helpers.airflow_deployment import AirflowDeployment
-    from zendesk.authorize import authorize_interactive
+    from zendesk.auth.authorize import authorize_interactive
 
     # Not under pytest's basetemp: other pytest sessions on the machine prune old basetemps,
     # and would delete a running worker's folders.

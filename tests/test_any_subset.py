@@ -15,7 +15,7 @@ import pytest
 from tests.helpers import source_args
 from tests.helpers.truth import assert_matches_truth
 from zendesk import zendesk_support
-from zendesk.settings import TABLES, siblings
+from zendesk.tables.registry import TABLES, siblings
 
 #: Every table that shares its export with another table (derived from the registry).
 SHARED = [spec.name for spec in TABLES if len(siblings(spec.name)) > 1]

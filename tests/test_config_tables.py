@@ -16,7 +16,7 @@ import pytest
 from tests.helpers import DESTINATIONS, POSTGRES_URL, query, source_args
 from tests.helpers.truth import assert_matches_truth
 from zendesk import zendesk_support
-from zendesk.settings import API_PREFIX, TABLES, ChangeDetection
+from zendesk.tables.registry import API_PREFIX, TABLES, ChangeDetection
 from zendesk_fake import FakeZendesk
 from zendesk_fake.tables import DATA_TABLES
 

@@ -36,7 +36,8 @@ def test_configuration_page_lists_every_setting_of_the_source_and_the_script() -
     documented in docs/configuration.md."""
     import inspect
 
-    from zendesk import credentials, zendesk_support
+    from zendesk import zendesk_support
+    from zendesk.auth import credentials
 
     text = CONFIGURATION.read_text(encoding="utf-8")
     settings = list(inspect.signature(zendesk_support).parameters)

@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import query, sync
 from tests.helpers.truth import assert_matches_truth, assert_ticket_custom_fields, ticket_custom_columns
 from zendesk import TABLE_NAMES, select_tables
-from zendesk.settings import TABLES
+from zendesk.tables.registry import TABLES
 
 
 def table_counts(pipeline: Any) -> Dict[str, int]:
@@ -61,7 +61,7 @@ def test_new_custom_field_becomes_a_column_without_reset(fake: Any, make_pipelin
 
 @pytest.mark.parametrize("table", ["tickets", "ticket_comments", "groups", "tags"])
 def test_selecting_one_table_loads_it_and_its_siblings_only(fake: Any, make_pipeline: Any, table: str) -> None:
-    from zendesk.settings import siblings
+    from zendesk.tables.registry import siblings
 
     pipeline = make_pipeline()
     sync(pipeline, fake, tables=[table])

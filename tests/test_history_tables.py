@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers import DESTINATIONS, POSTGRES_URL, query, source_args
 from zendesk import zendesk_support
-from zendesk.settings import TABLES_BY_NAME
+from zendesk.tables.registry import TABLES_BY_NAME
 
 HISTORY_TABLES = ("ticket_field_history", "ticket_tag_history")
 EVENTS_PATH = "/api/v2/incremental/ticket_events"

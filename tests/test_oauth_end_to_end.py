@@ -12,7 +12,7 @@ import pytest
 
 from zendesk_fake import FakeZendesk
 from tests.helpers import query, sync
-from zendesk.authorize import authorize_interactive
+from zendesk.auth.authorize import authorize_interactive
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ def test_check_reports_the_user_and_which_tables_are_readable(fake: Any, tmp_pat
     lines = {line.split()[0]: line for line in done.stdout.splitlines() if line.startswith("  ")}
     assert "not available (403" in lines["sla_policies"]
     assert lines["tickets"].split()[1] == "ok"
-    from zendesk.settings import TABLES
+    from zendesk.tables.registry import TABLES
 
     endpoints = {spec.endpoint.path for spec in TABLES}
     assert fake.total_requests() <= len(endpoints) + 1  # one per distinct endpoint plus /users/me

@@ -22,7 +22,7 @@ from tests.helpers.truth import assert_matches_truth
 from zendesk import select_tables, zendesk_support
 from zendesk.run import run_until_drained
 from zendesk.run.lock import lock_path
-from zendesk.settings import TABLES
+from zendesk.tables.registry import TABLES
 
 REPO_ROOT = __file__.rsplit("/tests/", 1)[0]
 POSTGRES_URL = "postgresql://postgres:unused@127.0.0.1:5432/test"

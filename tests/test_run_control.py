@@ -23,7 +23,7 @@ from zendesk import TABLE_NAMES, select_tables, zendesk_support
 from zendesk import resources
 from zendesk.run import hooks
 from zendesk.run.lock import POLL_SECONDS, held_here, hold_for_run, lock_path
-from zendesk.settings import TABLES, ChangeDetection
+from zendesk.tables.registry import TABLES, ChangeDetection
 
 #: Tables whose every run reads the whole list: a row gone from Zendesk goes from them.
 WHOLE_LIST_TABLES = [

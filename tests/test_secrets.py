@@ -23,7 +23,7 @@ from dlt.common.configuration.specs import BaseConfiguration
 
 from tests.helpers import query, sync
 from tests.helpers.cli import cli_env, run_cli
-from zendesk.credentials import (
+from zendesk.auth.credentials import (
     ZendeskApiTokenCredentials,
     ZendeskCredentials,
     ZendeskOAuthClientCredentials,
@@ -276,17 +276,17 @@ def _saved_trace(pipeline: Any) -> bytes:
 def test_a_postgres_token_store_password_stays_out_of_trace_logs_and_errors(
     fake: Any, make_pipeline: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from zendesk.authorize import exchange_code
+    from zendesk.auth.authorize import exchange_code
 
     password = "store-pass-8c1e5f0a2b"  # trust auth ignores it; it must still never show
     location = (
         f"postgresql://postgres:{password}@127.0.0.1:5432/test?password={password}"
         f"&table=zd_tokens_{tmp_path.name[-12:].lower().replace('-', '_')}"
     )
-    from zendesk.token_store import TokenStore
+    from zendesk.auth.stores import open_token_store
 
     fake.configure(oauth_access_token_ttl=1)
-    TokenStore(location).save(
+    open_token_store(location).save(
         exchange_code(fake.base_url, fake.oauth_client_id, fake.oauth_client_secret, fake.issue_authorization_code())
     )
     # As a user sets them: resolved by dlt from the environment, so dlt's trace lists them.
@@ -313,7 +313,7 @@ def test_a_postgres_token_store_password_stays_out_of_trace_logs_and_errors(
 def test_secrets_a_token_endpoint_echoes_are_masked(
     fake: Any, make_pipeline: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from zendesk.token_store import TokenSet, TokenStore
+    from zendesk.auth.token_store import TokenSet, TokenStore
 
     spent = "spent-refresh-token-4d2a9c81e7b3"
     store = tmp_path / "tokens.json"

@@ -18,9 +18,10 @@ import pytest
 from tests.helpers import FAST_LIMITS
 from zendesk_fake import FakeZendesk
 from zendesk.errors import ZendeskConfigError
-from zendesk.authorize import authorize_interactive
-from zendesk.token_store import TokenSet, TokenStore
-from zendesk.token_store_pg import PostgresTokenStore
+from zendesk.auth.authorize import authorize_interactive
+from zendesk.auth.stores import open_token_store
+from zendesk.auth.token_store import TokenSet
+from zendesk.auth.token_store_pg import PostgresTokenStore
 
 pytestmark = pytest.mark.postgres
 
@@ -44,8 +45,8 @@ def table() -> Iterator[str]:
 
 
 def test_round_trip_per_key_and_no_table_yet(table: str) -> None:
-    acme = TokenStore(f"{DSN}?table={table}&key=acme&sslmode=disable")
-    globex = TokenStore(f"{DSN}?table={table}&key=globex")
+    acme = open_token_store(f"{DSN}?table={table}&key=acme&sslmode=disable")
+    globex = open_token_store(f"{DSN}?table={table}&key=globex")
     assert isinstance(acme, PostgresTokenStore)
     assert acme.load() is None  # the table does not exist yet
     acme.check_writable()
@@ -60,12 +61,12 @@ def test_round_trip_per_key_and_no_table_yet(table: str) -> None:
 
 
 def test_password_in_the_location_is_never_shown(table: str) -> None:
-    store = TokenStore(f"postgresql://postgres:pw-7c1e9f@127.0.0.1:5432/test?table={table}")
+    store = open_token_store(f"postgresql://postgres:pw-7c1e9f@127.0.0.1:5432/test?table={table}")
     store.save(TokenSet("a", "r"))
     assert store.load() == TokenSet("a", "r")
     shown = f"{store.path} {store!r} {store!s}"
     assert "pw-7c1e9f" not in shown and "127.0.0.1:5432/test" in shown
-    unreachable = TokenStore("postgresql://postgres:pw-7c1e9f@127.0.0.1:1/test")
+    unreachable = open_token_store("postgresql://postgres:pw-7c1e9f@127.0.0.1:1/test")
     with pytest.raises(OSError) as failed:
         unreachable.load()
     assert "pw-7c1e9f" not in str(failed.value)
@@ -75,7 +76,7 @@ def test_password_in_the_location_is_never_shown(table: str) -> None:
 
 
 def test_entry_it_did_not_write_is_refused(table: str) -> None:
-    store = TokenStore(f"{DSN}?table={table}&key=acme")
+    store = open_token_store(f"{DSN}?table={table}&key=acme")
     store.save(TokenSet("a", "r"))
     connection = psycopg2.connect(DSN)
     connection.autocommit = True
@@ -88,19 +89,20 @@ def test_entry_it_did_not_write_is_refused(table: str) -> None:
 
 def test_bad_table_name_is_refused() -> None:
     with pytest.raises(ZendeskConfigError, match="not a plain table name"):
-        TokenStore(f"{DSN}?table=tokens;drop table x")
+        open_token_store(f"{DSN}?table=tokens;drop table x")
 
 
 def test_lock_holds_against_another_process(table: str) -> None:
     """A holder in another process saves a new pair before it lets go: a load under the lock
     waits for it, so it can only ever see the new pair."""
     location = f"{DSN}?table={table}&key=acme"
-    TokenStore(location).save(TokenSet("old-access", "old-refresh"))
+    open_token_store(location).save(TokenSet("old-access", "old-refresh"))
     holder = subprocess.Popen(
         [sys.executable, "-c", (
             "import sys\n"
-            "from zendesk.token_store import TokenSet, TokenStore\n"
-            f"store = TokenStore({location!r})\n"
+            "from zendesk.auth.stores import open_token_store\n"
+            "from zendesk.auth.token_store import TokenSet\n"
+            f"store = open_token_store({location!r})\n"
             "with store.locked():\n"
             "    print('locked', flush=True)\n"
             "    sys.stdin.readline()\n"
@@ -112,7 +114,7 @@ def test_lock_holds_against_another_process(table: str) -> None:
         assert holder.stdout is not None and holder.stdin is not None
         assert holder.stdout.readline().strip() == "locked"
         seen: List[Any] = []
-        waiter_store = TokenStore(location)
+        waiter_store = open_token_store(location)
 
         def load_under_lock() -> None:
             with waiter_store.locked():
@@ -176,7 +178,7 @@ def test_second_worker_refreshes_after_the_first_rotated(tmp_path: Any, table: s
             assert fake.used_refresh_tokens == set(), "a rotated-out refresh token was presented again"
             # Each worker refreshed at least once: its access token (one second) had expired.
             assert fake.oauth_refresh_count() >= 2
-            stored = TokenStore(f"{DSN}?table={table}&key=acme").load()
+            stored = open_token_store(f"{DSN}?table={table}&key=acme").load()
             assert stored is not None and stored.refresh_token not in (None, seed)
             for output in (first.stdout + first.stderr, second.stdout + second.stderr):
                 assert seed not in output and stored.refresh_token not in output

@@ -15,11 +15,12 @@ import pytest
 from tests.helpers import source_args, sync
 from zendesk_fake import FakeZendesk
 from tests.helpers.truth import assert_matches_truth
-from zendesk import progress, zendesk_support
-from zendesk.settings import state_holder
-from zendesk.authorize import exchange_code
-from zendesk.rate_limit import EXPORTS_SHARED_FLAG
-from zendesk.token_store import TokenStore
+from zendesk import zendesk_support
+from zendesk.run import progress
+from zendesk.tables.registry import state_holder
+from zendesk.auth.authorize import exchange_code
+from zendesk.api.rate_limit import EXPORTS_SHARED_FLAG
+from zendesk.auth.token_store import TokenStore
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Write docs/tables.md from the table registry (`zendesk.settings.TABLES`).
+"""Write docs/tables.md from the table registry (`zendesk.tables.registry.TABLES`).
 
 One section per table: endpoint, pagination, key, write disposition, change tracking,
 plan gating and the requests it costs a run. The page is generated so it can never
@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List
 
-from zendesk.custom_fields import SOURCE_ATTRIBUTE
-from zendesk.settings import (
+from zendesk.tables.custom_fields import SOURCE_ATTRIBUTE
+from zendesk.tables.registry import (
     API_PREFIX,
     TABLES,
     ChangeDetection,
@@ -138,7 +138,7 @@ def render() -> str:
     lines = [
         "# Tables",
         "",
-        "<!-- Generated from sources/zendesk/settings.py by `python -m tools.tables_doc`; do not edit. -->",
+        "<!-- Generated from sources/zendesk/tables/registry.py by `python -m tools.tables_doc`; do not edit. -->",
         "",
         f"{len(TABLES)} tables, in the registry's order. Each endpoint is under `https://<subdomain>.zendesk.com`.",
         "",

@@ -38,7 +38,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 from zendesk import zendesk_support
 from zendesk.run.lock import raise_if_running
-from zendesk.settings import TABLES_BY_NAME, siblings
+from zendesk.tables.registry import TABLES_BY_NAME, siblings
 
 ACCOUNTS: List[str] = [name.strip() for name in os.environ.get("ZENDESK_ACCOUNTS", "acme").split(",") if name.strip()]
 DESTINATION = os.environ.get("ZENDESK_DESTINATION", "duckdb")

@@ -44,10 +44,10 @@ from typing import Callable, Dict, List, Literal, Optional, Sequence
 import dlt
 from dlt.extract.resource import DltResource
 
-from .client import DEFAULT_MAX_RETRY_AFTER_SECONDS, ZendeskClient
-from .column_controls import ColumnControls, configured_hash_key
+from .api.client import DEFAULT_MAX_RETRY_AFTER_SECONDS, ZendeskClient
+from .tables.column_controls import ColumnControls, configured_hash_key
 from .config import normalize_subdomain, parse_start_date, resolve_base_url
-from .credentials import (
+from .auth.credentials import (
     ZendeskApiTokenCredentials,
     ZendeskCredentials,
     ZendeskOAuthClientCredentials,
@@ -56,11 +56,11 @@ from .credentials import (
 )
 from .errors import ZendeskConfigError
 from .version import __version__
-from .rate_limit import EXPORT_SCOPES, RateBudget, account_budget
+from .api.rate_limit import EXPORT_SCOPES, RateBudget, account_budget
 from .resources import SourceContext, build_resources
 from .run import hooks as run_hooks
 from .run_settings import resolve_account, source_spec
-from .settings import DEFAULT_TABLES, GROUPS, TABLES, siblings
+from .tables.registry import DEFAULT_TABLES, GROUPS, TABLES, siblings
 
 __all__ = [
     "__version__",

@@ -15,12 +15,12 @@ import dlt
 from dlt.common.configuration.inject import with_config
 
 from . import build_client, marketplace_headers
-from .client import ZendeskClient
+from .api.client import ZendeskClient
 from .config import normalize_subdomain
-from .credentials import ZendeskCredentials
+from .auth.credentials import ZendeskCredentials
 from .errors import TableUnavailable, ZendeskApiError, ZendeskAuthError, ZendeskConfigError
-from .rate_limit import account_budget
-from .settings import TABLES, TABLES_BY_NAME, Pagination, TableSpec
+from .api.rate_limit import account_budget
+from .tables.registry import TABLES, TABLES_BY_NAME, Pagination, TableSpec
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""dlt resources generated from the table registry in `settings.py`.
+"""dlt resources generated from the table registry in `tables/registry.py`.
 
 Every resource takes its name, key, write disposition, cursor and custom fields from its
 `TableSpec`, and is built by how the table detects changes (`OWN_TABLES`) or, when
@@ -37,20 +37,20 @@ import dlt
 from dlt.extract.resource import DltResource
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 
-from . import progress
-from .client import ZendeskClient
-from .column_controls import ColumnControls
-from .custom_fields import SOURCE_ATTRIBUTE, FieldCatalog
+from .run import progress
+from .api.client import ZendeskClient
+from .tables.column_controls import ColumnControls
+from .tables.custom_fields import SOURCE_ATTRIBUTE, FieldCatalog
 from .errors import TableUnavailable
-from .paginators import (
+from .api.paginators import (
     CursorExportPaginator,
     SideloadingCursorExportPaginator,
     TimeExportPaginator,
     list_paginator,
     list_params,
 )
-from .rows import Row, epoch_to_iso, iso_to_epoch, with_json_values, with_sideloads
-from .settings import (
+from .tables.rows import Row, epoch_to_iso, iso_to_epoch, with_json_values, with_sideloads
+from .tables.registry import (
     EXPORT_MIN_AGE_SECONDS,
     FIELD_DEFINITIONS,
     NATIVE_COLUMNS,
@@ -579,7 +579,7 @@ def emptied_list() -> Any:
     """What a whole-list table loads when its list is empty: the table replaced with no
     rows, in the destination's preferred format (DuckDB reads an empty jsonl file as one
     column named "json" and refuses the load). A dataset shared by several accounts turns
-    it into a deletion of this account's rows alone (`account_datasets.py`)."""
+    it into a deletion of this account's rows alone (`accounts/datasets.py`)."""
     return dlt.mark.with_hints([], dlt.mark.make_hints(write_disposition="replace", file_format="preferred"))
 
 

@@ -24,7 +24,7 @@ from dlt.common.configuration import configspec, known_sections, resolve_configu
 from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.reflection.spec import spec_from_signature
 
-from .credentials import ZendeskCredentials
+from .auth.credentials import ZendeskCredentials
 
 
 #: The settings a run resolves when they were missing at build time.

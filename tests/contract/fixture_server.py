@@ -22,7 +22,7 @@ import dlt
 
 from tests.helpers import FAST_LIMITS
 from zendesk import zendesk_support
-from zendesk.settings import FIELD_DEFINITIONS, TABLES, Endpoint, Pagination
+from zendesk.tables.registry import FIELD_DEFINITIONS, TABLES, Endpoint, Pagination
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "real"
 

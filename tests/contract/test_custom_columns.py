@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict
 from tests.contract.fixture_server import run_recorded
 from tests.helpers import column_types, query
 from tests.contract.fixture_server import FixtureZendesk, load
-from zendesk.settings import NATIVE_COLUMNS
+from zendesk.tables.registry import NATIVE_COLUMNS
 
 STATUS_ID_FIELD = 5
 TICKET = 28  # recorded with custom_status_id 6130830355738

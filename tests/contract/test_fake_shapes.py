@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from tests.contract.fixture_server import ENDPOINT_FIXTURES, ENDPOINTS, load
-from zendesk.paginators import list_params
-from zendesk.settings import TABLES, TABLES_BY_NAME, ChangeDetection, Endpoint, Pagination
+from zendesk.api.paginators import list_params
+from zendesk.tables.registry import TABLES, TABLES_BY_NAME, ChangeDetection, Endpoint, Pagination
 from zendesk_fake import FakeZendesk
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")

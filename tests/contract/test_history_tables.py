@@ -11,7 +11,7 @@ import pytest
 
 from tests.contract.fixture_server import FixtureZendesk, run_recorded
 from tests.helpers import column_types, query
-from zendesk.rows import ticket_field_history, ticket_tag_history
+from zendesk.tables.rows import ticket_field_history, ticket_tag_history
 
 WHEN_1 = datetime(2009, 6, 25, 10, 15, 18, tzinfo=timezone.utc)
 WHEN_2 = datetime(2013, 11, 28, 4, 53, 10, tzinfo=timezone.utc)

@@ -12,8 +12,8 @@ import requests
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 
 from tests.contract.fixture_server import FIXTURES
-from zendesk.paginators import CursorExportPaginator, TimeExportPaginator, list_paginator
-from zendesk.settings import TABLES_BY_NAME
+from zendesk.api.paginators import CursorExportPaginator, TimeExportPaginator, list_paginator
+from zendesk.tables.registry import TABLES_BY_NAME
 
 SEQUENCES: Dict[str, List[Dict[str, Any]]] = json.loads(
     (FIXTURES / "pagination_sequences.json").read_text(encoding="utf-8")

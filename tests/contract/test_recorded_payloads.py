@@ -18,8 +18,8 @@ import pytest
 from tests.contract.fixture_server import run_recorded
 from tests.helpers import POSTGRES_URL, column_types, query
 from tests.contract.fixture_server import FixtureZendesk, fixture_name, load
-from zendesk.rows import with_sideloads
-from zendesk.settings import TABLES, TableSpec
+from zendesk.tables.rows import with_sideloads
+from zendesk.tables.registry import TABLES, TableSpec
 
 TABLES_DOC = Path(__file__).resolve().parents[2] / "docs" / "tables.md"
 

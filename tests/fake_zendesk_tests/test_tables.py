@@ -9,7 +9,7 @@ import math
 import requests
 
 from zendesk import TABLE_NAMES
-from zendesk.settings import FIELD_DEFINITIONS, TABLES_BY_NAME
+from zendesk.tables.registry import FIELD_DEFINITIONS, TABLES_BY_NAME
 from zendesk_fake import TABLES, TRUTH_TABLES, FakeZendesk, Paging
 from zendesk_fake.tables import ENDPOINT_TABLES, PAGE_SIZES
 

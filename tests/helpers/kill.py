@@ -15,7 +15,7 @@ import dlt
 
 from tests.helpers import POSTGRES_URL, query
 from zendesk import select_tables
-from zendesk.settings import TABLES_BY_NAME
+from zendesk.tables.registry import TABLES_BY_NAME
 
 REPO_ROOT = str(Path(__file__).resolve().parents[2])
 #: Exit codes of tests/plain_run_child.py.

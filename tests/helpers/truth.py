@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from tests.helpers import query
 from zendesk import select_tables
-from zendesk.settings import TABLES
+from zendesk.tables.registry import TABLES
 
 def plain(value: Any) -> Any:
     """A destination value as the API's JSON has it: ISO-8601 text for timestamps, floats

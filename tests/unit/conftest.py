@@ -17,9 +17,9 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
 from tests.unit.token_server import Clock, RotatingTokenServer
-from zendesk.client import ZendeskClient
-from zendesk.rate_limit import RateBudget
-from zendesk.token_store import TokenStore
+from zendesk.api.client import ZendeskClient
+from zendesk.api.rate_limit import RateBudget
+from zendesk.auth.token_store import TokenStore
 
 BASE_URL = "https://acme.zendesk.com"
 API = BASE_URL + "/api/v2"

@@ -21,7 +21,7 @@ from tests.unit.token_server import (
     RotatingTokenServer,
     assert_no_secrets,
 )
-from zendesk.authorize import (
+from zendesk.auth.authorize import (
     authorize_from_config,
     authorize_interactive,
     build_authorization_url,
@@ -29,8 +29,8 @@ from zendesk.authorize import (
     parse_code_answer,
 )
 from zendesk.errors import ZendeskAuthError, ZendeskConfigError
-from zendesk.token_store import TokenSet, TokenStore
-from zendesk.tokens import RefreshingOAuth
+from zendesk.auth.token_store import TokenSet, TokenStore
+from zendesk.auth.tokens import RefreshingOAuth
 
 
 def test_build_authorization_url() -> None:

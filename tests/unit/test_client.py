@@ -17,13 +17,14 @@ import requests
 import requests_mock
 from requests.structures import CaseInsensitiveDict
 
-from zendesk import marketplace_headers, progress
-from zendesk.client import USER_AGENT, ZendeskClient, endpoint_template
-from zendesk.credentials import ZendeskApiTokenCredentials, ZendeskOAuthTokenCredentials
+from zendesk import marketplace_headers
+from zendesk.run import progress
+from zendesk.api.client import USER_AGENT, ZendeskClient, endpoint_template
+from zendesk.auth.credentials import ZendeskApiTokenCredentials, ZendeskOAuthTokenCredentials
 from zendesk.errors import TableUnavailable, ZendeskApiError, ZendeskAuthError, ZendeskConfigError
-from zendesk.paginators import CursorExportPaginator, list_paginator, list_params
-from zendesk.rate_limit import RateBudget
-from zendesk.settings import TABLES_BY_NAME
+from zendesk.api.paginators import CursorExportPaginator, list_paginator, list_params
+from zendesk.api.rate_limit import RateBudget
+from zendesk.tables.registry import TABLES_BY_NAME
 
 API = "https://acme.zendesk.com/api/v2"
 GROUPS = TABLES_BY_NAME["groups"].endpoint

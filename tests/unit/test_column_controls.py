@@ -11,7 +11,7 @@ from typing import Any, Dict, Optional
 import pytest
 
 from zendesk import TABLE_NAMES, zendesk_support
-from zendesk.column_controls import ColumnControls, configured_hash_key
+from zendesk.tables.column_controls import ColumnControls, configured_hash_key
 from zendesk.errors import ZendeskConfigError
 
 KEY = "unit-test-key"

@@ -12,7 +12,7 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.configuration.specs import BaseConfiguration
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth, HttpBasicAuth
 
-from zendesk.credentials import (
+from zendesk.auth.credentials import (
     API_TOKEN_END_DATE,
     ZendeskApiTokenCredentials,
     ZendeskCredentials,
@@ -21,8 +21,8 @@ from zendesk.credentials import (
     ZendeskOAuthTokenCredentials,
 )
 from zendesk.errors import ZendeskConfigError
-from zendesk.tokens import ClientCredentialsOAuth, RefreshingOAuth
-from zendesk.token_store import TokenSet, TokenStore
+from zendesk.auth.tokens import ClientCredentialsOAuth, RefreshingOAuth
+from zendesk.auth.token_store import TokenSet, TokenStore
 
 BASE_URL = "https://acme.zendesk.com"
 SECRETS = {"client-secret-3e9", "refresh-tok-71c", "oauth-tok-d02", "api-tok-5aa"}

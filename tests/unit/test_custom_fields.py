@@ -7,7 +7,7 @@ from typing import Any, Dict, List
 import dlt
 import pytest
 
-from zendesk.custom_fields import FIELD_TYPES, FieldCatalog, _coerce
+from zendesk.tables.custom_fields import FIELD_TYPES, FieldCatalog, _coerce
 
 # One ticket field of every custom type Zendesk has, plus system fields to skip.
 TICKET_FIELDS: List[Dict[str, Any]] = [

@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests_mock
 
-from zendesk.client import ZendeskClient
-from zendesk.paginators import (
+from zendesk.api.client import ZendeskClient
+from zendesk.api.paginators import (
     STALL_PAGES,
     CursorExportPaginator,
     PaginationStalled,
@@ -17,7 +17,7 @@ from zendesk.paginators import (
     list_paginator,
     list_params,
 )
-from zendesk.settings import TABLES_BY_NAME, Endpoint, Pagination
+from zendesk.tables.registry import TABLES_BY_NAME, Endpoint, Pagination
 
 API = "https://acme.zendesk.com/api/v2"
 TICKETS = TABLES_BY_NAME["tickets"].endpoint

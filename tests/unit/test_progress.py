@@ -1,4 +1,4 @@
-"""Progress lines, rate-limit notes and the stop request (zendesk/progress.py)."""
+"""Progress lines, rate-limit notes and the stop request (zendesk/run/progress.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any, Iterator, List
 
 import pytest
 
-from zendesk import progress
-from zendesk.paginators import CursorExportPaginator, TimeExportPaginator
+from zendesk.run import progress
+from zendesk.api.paginators import CursorExportPaginator, TimeExportPaginator
 
 DAY = 86_400
 
@@ -120,7 +120,7 @@ def test_a_stop_request_cuts_a_wait_short_and_refuses_further_requests(clock: Cl
 
 
 def test_the_pacing_limiter_stops_waiting_on_a_stop_request(clock: Clock) -> None:
-    from zendesk.rate_limit import RateBudget, RateLedger
+    from zendesk.api.rate_limit import RateBudget, RateLedger
 
     budget = RateBudget(1, 10, window=60.0, ledger=RateLedger(), clock=time.monotonic)
     budget.acquire("/api/v2/groups")

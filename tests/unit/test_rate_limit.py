@@ -12,7 +12,7 @@ from typing import Any, List, Optional
 import pytest
 from requests.structures import CaseInsensitiveDict
 
-from zendesk.rate_limit import (
+from zendesk.api.rate_limit import (
     ACCOUNT,
     ALL_EXPORTS,
     EXPORTS_SHARED_FLAG,
@@ -348,7 +348,7 @@ def test_an_unusable_rate_dir_falls_back_to_memory(tmp_path: Path, caplog: Any) 
 _SECOND_PROCESS = """
 import sys, time
 sys.path.insert(0, {sources!r})
-from zendesk.rate_limit import RateBudget, RateLedger
+from zendesk.api.rate_limit import RateBudget, RateLedger
 budget = RateBudget(1000, 2, window=2.0, ledger=RateLedger(__import__("pathlib").Path({path!r})))
 budget.acquire("/api/v2/incremental/tickets/cursor")
 print(time.time())

@@ -12,7 +12,7 @@ import dlt
 import pytest
 
 from zendesk import resources, zendesk_support
-from zendesk.settings import TABLES, TABLES_BY_NAME
+from zendesk.tables.registry import TABLES, TABLES_BY_NAME
 from zendesk.resources import BoundaryDedup, PageBudget, epoch_to_iso, fingerprint, iso_to_epoch
 
 

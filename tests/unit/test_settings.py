@@ -1,4 +1,4 @@
-"""settings.py (the table registry) and the registry-facing helpers of zendesk/__init__.py."""
+"""tables/registry.py (the table registry) and the registry-facing helpers of zendesk/__init__.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from zendesk import TABLE_NAMES, marketplace_headers, select_tables
 from zendesk.errors import ZendeskConfigError
-from zendesk.settings import (
+from zendesk.tables.registry import (
     EXPORT_PAGE_SIZE,
     LIST_PAGE_SIZE,
     TABLES,

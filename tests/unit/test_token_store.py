@@ -16,7 +16,7 @@ from typing import Any, List
 import pytest
 
 from zendesk.errors import ZendeskConfigError
-from zendesk.token_store import DEFAULT_TOKEN_STORE_PATH, STALE_TEMP_SECONDS, TokenSet, TokenStore
+from zendesk.auth.token_store import DEFAULT_TOKEN_STORE_PATH, STALE_TEMP_SECONDS, TokenSet, TokenStore
 
 OLD = TokenSet("access-old-4f2a", "refresh-old-8e1b", 1_800_000_000.0, 1_799_998_200.0,
                "https://acme.zendesk.com/oauth/tokens", "dlt_connector")
@@ -154,7 +154,7 @@ def test_hard_crash_mid_save_leaves_the_old_store_usable(store: TokenStore) -> N
         f"""
         import os, sys
         sys.path.insert(0, {REPO_SOURCES!r})
-        from zendesk.token_store import TokenSet, TokenStore
+        from zendesk.auth.token_store import TokenSet, TokenStore
         os.replace = lambda src, dst: os._exit(9)
         TokenStore({str(store.path)!r}).save(TokenSet("access-new-0c3d", "refresh-new-a7f9", None))
         """
@@ -255,7 +255,7 @@ def test_lock_excludes_another_process(store: TokenStore) -> None:
         f"""
         import sys, time
         sys.path.insert(0, {REPO_SOURCES!r})
-        from zendesk.token_store import TokenStore
+        from zendesk.auth.token_store import TokenStore
         print("waiting", flush=True)
         with TokenStore({str(store.path)!r}).locked():
             print(repr(time.time()), flush=True)

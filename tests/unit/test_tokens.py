@@ -34,13 +34,13 @@ from tests.unit.token_server import (
     TokenRequest,
     assert_no_secrets,
 )
-from zendesk import progress
-from zendesk.authorize import exchange_code
-from zendesk.client import ZendeskClient
+from zendesk.run import progress
+from zendesk.auth.authorize import exchange_code
+from zendesk.api.client import ZendeskClient
 from zendesk.errors import ZendeskApiError, ZendeskAuthError, ZendeskConfigError
-from zendesk.rate_limit import RateBudget
-from zendesk.token_store import TokenSet, TokenStore
-from zendesk.tokens import (
+from zendesk.api.rate_limit import RateBudget
+from zendesk.auth.token_store import TokenSet, TokenStore
+from zendesk.auth.tokens import (
     CONNECT_ATTEMPTS,
     DEFAULT_ACCESS_TOKEN_EXPIRES_IN,
     ClientCredentialsOAuth,
@@ -678,7 +678,7 @@ def test_crash_while_saving_the_new_pair_leaves_a_complete_store(
         make_client(auth=make_auth(store, clock)).get("/groups")
     assert len(server.refresh_tokens_sent()) == 1
     # a new process reads the store fine and is told to authorize
-    monkeypatch.setattr("zendesk.tokens._SPENT_REFRESH_TOKENS", set())
+    monkeypatch.setattr("zendesk.auth.tokens._SPENT_REFRESH_TOKENS", set())
     with pytest.raises(ZendeskAuthError, match="already used.*authorize"):
         make_client(auth=make_auth(store, clock)).get("/groups")
 

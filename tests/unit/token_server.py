@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Set
 
 import requests_mock
 
-from zendesk.token_store import TokenSet
+from zendesk.auth.token_store import TokenSet
 
 BASE_URL = "https://acme.zendesk.com"
 API = BASE_URL + "/api/v2"

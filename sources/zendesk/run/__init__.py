@@ -9,7 +9,11 @@ anything (a crash, a kill, a deploy, a second run started by mistake).
 - `lock`: one run at a time per pipeline, for the whole run;
 - `recovery`: a package a crash left partly loaded is aborted and read again, never
   replayed;
-- `defaults`: the dlt settings our runs are tuned with, applied where the user set none.
+- `defaults`: the dlt settings our runs are tuned with, applied where the user set none;
+- `progress`: what a long run tells its user while it runs, and the Ctrl-C stop every wait
+  checks (the API client waits through it).
+
+Below `api` and above `tables`: nothing here makes a request.
 """
 
 from __future__ import annotations

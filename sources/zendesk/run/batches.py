@@ -21,8 +21,8 @@ from dlt.common.pipeline import LoadInfo
 from dlt.extract.source import DltSource
 from dlt.pipeline.pipeline import Pipeline
 
-from .. import progress
-from ..settings import state_holder
+from . import progress
+from ..tables.registry import state_holder
 from .defaults import apply_run_defaults
 
 logger = logging.getLogger(__name__)

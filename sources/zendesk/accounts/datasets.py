@@ -26,7 +26,7 @@ from dlt.extract.items_transform import ItemTransform
 from dlt.pipeline.helpers import pipeline_drop
 from dlt.pipeline.state_sync import load_pipeline_state_from_destination
 
-from .errors import ZendeskConfigError
+from ..errors import ZendeskConfigError
 
 logger = logging.getLogger(__name__)
 

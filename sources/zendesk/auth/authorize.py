@@ -16,10 +16,11 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import requests
 
-from .client import USER_AGENT
-from .config import is_placeholder, normalize_subdomain, resolve_base_url
-from .errors import ZendeskApiError, ZendeskAuthError, ZendeskConfigError
-from .token_store import DEFAULT_TOKEN_STORE_PATH, TokenSet, TokenStore
+from ..api.client import USER_AGENT
+from ..config import is_placeholder, normalize_subdomain, resolve_base_url
+from ..errors import ZendeskApiError, ZendeskAuthError, ZendeskConfigError
+from .stores import open_token_store
+from .token_store import DEFAULT_TOKEN_STORE_PATH, TokenSet
 from .tokens import (
     AUTHORIZE_COMMAND,
     DEFAULT_SCOPE,
@@ -154,7 +155,7 @@ def authorize_interactive(
             " SOURCES__ZENDESK__CREDENTIALS__CLIENT_ID and __CLIENT_SECRET)."
         )
     endpoint = token_url(root)
-    store = TokenStore(token_store_path)
+    store = open_token_store(token_store_path)
     stored = store.load()
     if stored is not None and (
         (stored.token_url and stored.token_url != endpoint) or (stored.client_id and stored.client_id != client_id)

@@ -32,9 +32,9 @@ different machines (an Airflow deployment with several workers), each would hold
 copy of the pair and the first rotation would kill the others' copies (`invalid_grant`).
 `token_store_path = "postgresql://..."` keeps the pair in a Postgres table instead
 (`token_store_pg.py`): every worker reaches it, and an advisory lock serializes
-load-refresh-save across hosts. `TokenStore(location)` picks the kind from the location,
-so callers never name the kind; both offer `load`, `save`, `locked`, `check_writable`
-and `path` (where the store is, for messages; never a password).
+load-refresh-save across hosts. `stores.open_token_store(location)` picks the kind from
+the location, so callers never name the kind; both offer `load`, `save`, `locked`,
+`check_writable` and `path` (where the store is, for messages; never a password).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
-from .errors import ZendeskConfigError
+from ..errors import ZendeskConfigError
 
 try:  # POSIX only; elsewhere the store is guarded by the in-process lock alone
     import fcntl
@@ -151,50 +151,17 @@ def is_postgres_location(location: Union[str, "os.PathLike[str]"]) -> bool:
     return isinstance(location, str) and location.strip().lower().startswith(POSTGRES_SCHEMES)
 
 
-def shown_location(location: Optional[str]) -> Optional[str]:
-    """A store location as messages may show it: a Postgres location loses its password."""
-    if location is not None and is_postgres_location(location):
-        from .token_store_pg import _shown
-
-        return _shown(location)
-    return location
-
-
-def account_store_location(location: str, account: str) -> str:
-    """The token store location of one of several accounts, derived from a shared setting.
-
-    Tokens are per account and OAuth client, so accounts must never share a store entry:
-    the default file becomes `~/.dlt/zendesk_tokens_<account>.json`; a Postgres location
-    without a `key` gets `key=<account>`; any other location was chosen for this account
-    and is kept.
-    """
-    if is_postgres_location(location):
-        from .token_store_pg import with_default_key
-
-        return with_default_key(location, account)
-    if str(location) == DEFAULT_TOKEN_STORE_PATH:
-        return DEFAULT_TOKEN_STORE_PATH.replace("zendesk_tokens.json", f"zendesk_tokens_{account}.json")
-    return str(location)
-
-
 class TokenStore:
     """A JSON file holding one `TokenSet`, replaced atomically on every save.
 
-    Also the factory of every store kind: `TokenStore(location)` returns a
-    `PostgresTokenStore` (a subclass overriding `load`, `save`, `locked`, `check_writable`
-    and `path`) for a `postgresql://` location, as `pathlib.Path` returns a `PosixPath`,
-    so every caller handles both kinds through this one interface.
+    Also the interface of every store kind: `PostgresTokenStore` (`token_store_pg.py`)
+    overrides `load`, `save`, `locked`, `check_writable` and `path`, so every caller
+    handles both kinds through this one interface. `stores.open_token_store` picks the kind.
     """
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "TokenStore":
-        location = args[0] if args else kwargs.get("path", "")
-        if cls is TokenStore and is_postgres_location(location):
-            from .token_store_pg import PostgresTokenStore
-
-            return super().__new__(PostgresTokenStore)
-        return super().__new__(cls)
-
     def __init__(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        if is_postgres_location(path):  # a file named "postgresql:..." would hide the mistake
+            raise ValueError("A Postgres token store location is opened with stores.open_token_store.")
         if not str(path).strip():
             raise ZendeskConfigError(
                 "token_store_path is empty. Set it to a file outside the destination, for"

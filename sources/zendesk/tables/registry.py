@@ -4,8 +4,8 @@ A reader who wants to know how a table replicates (endpoint, pagination, key, cu
 write disposition, plan gating, how deletions show) finds it here and nowhere else.
 `resources.py` turns these declarations into dlt resources and never asks which table it
 is building: what sets a table apart is a field of its `TableSpec` (`rows.py` holds the
-row shapes they name); `paginators.py` implements each `Pagination` style; `client.py`
-owns the HTTP details.
+row shapes they name); `api/paginators.py` implements each `Pagination` style;
+`api/client.py` owns the HTTP details.
 """
 
 from __future__ import annotations

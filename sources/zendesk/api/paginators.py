@@ -26,8 +26,8 @@ from dlt.sources.helpers.rest_client.paginators import (
 )
 from requests import Request, Response
 
-from .errors import ZendeskApiError
-from .settings import Endpoint, Pagination
+from ..errors import ZendeskApiError
+from ..tables.registry import Endpoint, Pagination
 
 #: Pages in a row that do not advance before an export or list is given up.
 STALL_PAGES = 3

@@ -46,8 +46,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 from dlt.common.runtime import signals
 
-from .rows import iso_to_epoch
-from .settings import TABLES
+from ..tables.rows import iso_to_epoch
+from ..tables.registry import TABLES
 
 logger = logging.getLogger("zendesk.progress")
 

@@ -1,6 +1,6 @@
 """How a table's rows are made from the records an endpoint returns.
 
-The registry (`settings.py`) names one of these per table that does not load the
+The registry (`registry.py`) names one of these per table that does not load the
 records as they come. They are pure functions of a page that never change it: a
 reader shared by several tables hands each of them the same page.
 """

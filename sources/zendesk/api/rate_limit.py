@@ -36,7 +36,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: no flock; the ledger stays in memory
     fcntl = None  # type: ignore[assignment]
 
-from . import progress
+from ..run import progress
 
 logger = logging.getLogger(__name__)
 

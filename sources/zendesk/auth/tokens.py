@@ -49,8 +49,8 @@ from requests.auth import AuthBase
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProxyError
 from urllib3.util import Retry
 
-from .client import USER_AGENT, never_connected
-from .errors import ZendeskApiError, ZendeskAuthError, ZendeskConfigError
+from ..api.client import USER_AGENT, never_connected
+from ..errors import ZendeskApiError, ZendeskAuthError, ZendeskConfigError
 from .token_store import TokenSet, TokenStore
 
 logger = logging.getLogger(__name__)

@@ -39,8 +39,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Uni
 
 import dlt
 
-from .config import is_placeholder
-from .errors import ZendeskConfigError
+from ..config import is_placeholder
+from ..errors import ZendeskConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ Accounts that name the same dataset on the same destination (after the run's own
 `destination`, if given, stands for every account's) share it (`share_dataset`): a
 `subdomain` column and (`subdomain`, key) keys on every table, so one query covers all
 accounts; on DuckDB they share one file. `prepare_dataset` keeps a dataset in line when
-accounts join it, move into it, or are refreshed in it (see `account_datasets`).
+accounts join it, move into it, or are refreshed in it (see `datasets`).
 
 The list itself holds no secret, so a scheduler can read it without touching credentials:
 
@@ -48,8 +48,8 @@ from dlt.common.configuration import resolve_configuration
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.configuration.specs import CredentialsConfiguration
 
-from . import TABLE_NAMES, select_tables, zendesk_support
-from .account_datasets import (
+from .. import TABLE_NAMES, select_tables, zendesk_support
+from .datasets import (
     SUBDOMAIN_COLUMN,
     DeleteAccountRowsWhenEmptied,
     adopt_unshared_tables,
@@ -57,17 +57,18 @@ from .account_datasets import (
     delete_account_rows,
     reset_cursors,
 )
-from .config import duckdb_name_clash, normalize_subdomain
-from .credentials import (
+from ..config import duckdb_name_clash, normalize_subdomain
+from ..auth.credentials import (
     ZendeskApiTokenCredentials,
     ZendeskOAuthClientCredentials,
     ZendeskOAuthRefreshCredentials,
     ZendeskOAuthTokenCredentials,
 )
-from .errors import ZendeskAuthError, ZendeskConfigError, ZendeskSettingMissing
-from .run import SyncResult, run_until_drained
-from .settings import TABLES_BY_NAME, ChangeDetection, state_holder
-from .token_store import DEFAULT_TOKEN_STORE_PATH, account_store_location
+from ..errors import ZendeskAuthError, ZendeskConfigError, ZendeskSettingMissing
+from ..run import SyncResult, run_until_drained
+from ..tables.registry import TABLES_BY_NAME, ChangeDetection, state_holder
+from ..auth.stores import account_store_location
+from ..auth.token_store import DEFAULT_TOKEN_STORE_PATH
 
 logger = logging.getLogger(__name__)
 
@@ -449,7 +450,7 @@ def prepare_dataset(
     - Cursors kept from another dataset (the account was moved): forgotten, so the move
       loads everything instead of nothing.
     - A dataset shared since the last run: the tables its single account filled get their
-      `subdomain` column (see `account_datasets.adopt_unshared_tables`).
+      `subdomain` column (see `datasets.adopt_unshared_tables`).
     - A full refresh in a shared dataset: the account's cursors of `tables` are forgotten
       and its rows deleted; the other accounts' rows stay.
     """
@@ -503,7 +504,7 @@ def sync_accounts(
 @names_own_section
 def check_account(account: Any) -> Any:
     """`check` for one account: its settings and credentials, one request per endpoint."""
-    from .check import check_connection
+    from ..check import check_connection
 
     if not isinstance(account, ZendeskAccount):
         account = get_account(str(account))
@@ -516,9 +517,9 @@ def authorize_account(account: Any, redirect_uri: Optional[str] = None, **kwargs
     """`authorize` for one account: its OAuth client from its credentials section, its own
     token store (so signing in a second account never meets the first one's tokens).
 
-    `kwargs` go to `zendesk.authorize.authorize_interactive` (tests pass `input_fn`/`print_fn`).
+    `kwargs` go to `zendesk.auth.authorize.authorize_interactive` (tests pass `input_fn`/`print_fn`).
     """
-    from .authorize import authorize_interactive
+    from ..auth.authorize import authorize_interactive
 
     if not isinstance(account, ZendeskAccount):
         account = get_account(str(account))

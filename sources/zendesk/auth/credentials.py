@@ -29,10 +29,11 @@ from dlt.common.typing import AnyType, TSecretStrValue
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth, HttpBasicAuth
 from requests.auth import AuthBase
 
-from .config import is_placeholder
-from .errors import ZendeskConfigError
+from ..config import is_placeholder
+from ..errors import ZendeskConfigError
 from .tokens import DEFAULT_SCOPE, ClientCredentialsOAuth, RefreshingOAuth, token_url
-from .token_store import DEFAULT_TOKEN_STORE_PATH, TokenStore, shown_location
+from .stores import open_token_store, shown_location
+from .token_store import DEFAULT_TOKEN_STORE_PATH
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ class ZendeskOAuthRefreshCredentials(_ZendeskCredentialsBase):
             return
         if is_placeholder(self.client_id) or is_placeholder(self.client_secret):
             return
-        store = TokenStore(self.token_store_path or DEFAULT_TOKEN_STORE_PATH)
+        store = open_token_store(self.token_store_path or DEFAULT_TOKEN_STORE_PATH)
         # An unreadable store raises here, naming it: falling through to the client
         # credentials grant would switch grants without a word.
         stored = store.load()
@@ -146,7 +147,7 @@ class ZendeskOAuthRefreshCredentials(_ZendeskCredentialsBase):
 
     def auth(self, base_url: str) -> AuthBase:
         return RefreshingOAuth(
-            TokenStore(self.token_store_path or DEFAULT_TOKEN_STORE_PATH),
+            open_token_store(self.token_store_path or DEFAULT_TOKEN_STORE_PATH),
             self.client_id,
             self.client_secret,
             token_url(base_url),

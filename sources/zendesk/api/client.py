@@ -47,11 +47,11 @@ from requests.auth import AuthBase
 from requests.exceptions import ChunkedEncodingError
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
-from . import progress
-from .errors import TableUnavailable, ZendeskApiError, ZendeskAuthError, ZendeskConfigError
+from ..run import progress
+from ..errors import TableUnavailable, ZendeskApiError, ZendeskAuthError, ZendeskConfigError
 from .paginators import PaginationStalled
 from .rate_limit import RateBudget, normalize_retry_after, retry_after_seconds
-from .settings import API_PREFIX, Endpoint
+from ..tables.registry import API_PREFIX, Endpoint
 
 logger = logging.getLogger(__name__)
 

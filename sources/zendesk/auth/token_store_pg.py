@@ -35,7 +35,7 @@ import threading
 from typing import Any, Iterator, List, Optional, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .errors import ZendeskConfigError
+from ..errors import ZendeskConfigError
 from .token_store import STORE_VERSION, TokenSet, TokenStore
 
 DEFAULT_TABLE = "zendesk_oauth_tokens"
