@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Iterator, Tuple
 
 import dlt
 import pytest
@@ -95,7 +95,7 @@ def changed_run(pipeline: dlt.Pipeline, fake: FakeZendesk) -> Tuple[Dict[str, in
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
-def destination(request: Any, tmp_path: Any) -> Callable[[str], Destination]:
+def destination(request: Any, tmp_path: Any) -> Iterator[Callable[[str], Destination]]:
     """Where a pipeline's dataset goes: a DuckDB file, or Postgres (schemas dropped after)."""
     if request.param == "duckdb":
         yield lambda name: ("duckdb", str(tmp_path / f"{name}.duckdb"))
