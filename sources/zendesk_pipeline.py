@@ -272,17 +272,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def without_noise(record: logging.LogRecord) -> bool:
-    """Drop two dlt warnings that fill every run's output with nothing to act on: notes on
-    columns that got no value in a load (Zendesk leaves many fields empty in most rows),
-    and placeholders in the credentials that `dlt init` writes for the OAuth client
-    (the source treats them as unset and names what is missing if nothing is complete)."""
-    message = record.getMessage()
-    if "did not receive any data" in message:
-        return False
-    return not ("Placeholder value encountered" in message and "sources.zendesk.credentials." in message)
-
-
 def requested_tables(value: Optional[str]) -> Optional[List[str]]:
     """`--tables` as a list; None when not given. Given but naming no table is an error
     naming the choices, not a silent "all tables" (unknown names: see `select_tables`)."""
@@ -352,7 +341,6 @@ def checked_destination(name: Optional[str]) -> Optional[str]:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("dlt").addFilter(without_noise)
     try:
         return run_command(args)
     except UsageError as exc:

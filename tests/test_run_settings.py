@@ -36,6 +36,8 @@ def test_missing_settings_fail_the_run_at_its_start_with_dlts_error(fake: Any, m
         chain.append(chain[-1].__cause__ or chain[-1].__context__)  # type: ignore[arg-type]
     missing = [e for e in chain if isinstance(e, ConfigFieldMissingException)]
     assert missing and set(missing[0].fields) == {"subdomain", "credentials"}
+    message = str(missing[0])
+    assert "\n" not in message and "subdomain, credentials" in message and "oauth_token" in message
     assert fake.total_requests() == 0
     assert pipeline.list_completed_load_packages() == []
 

@@ -6,7 +6,7 @@ calls `zendesk_support()` while a code location is imported, often in a process 
 no secrets (a web server, `dagster definitions validate` in CI). So the source accepts a
 missing subdomain or credentials at build time, and the run resolves them from dlt's
 configuration then, in the source's own sections, raising dlt's usual
-`ConfigFieldMissingException` when they are still missing. Values that are given are
+`ConfigFieldMissingException` (told in one line) when they are still missing. Values that are given are
 validated at build time as before.
 
 Both stay required fields of the source's configuration spec (so `dlt init` still writes
@@ -21,6 +21,7 @@ from typing import Any, Callable, Optional, Tuple, Type
 
 import dlt
 from dlt.common.configuration import configspec, known_sections, resolve_configuration
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.reflection.spec import spec_from_signature
 
@@ -57,6 +58,23 @@ class AccountSettings(BaseConfiguration):
     credentials: ZendeskCredentials = None
 
 
+class AccountSettingsMissing(ConfigFieldMissingException):
+    """dlt's exception, so every handler of it still works, told in one line: dlt's own
+    text lists each provider and key it tried for each kind of credentials (about 80 lines
+    in a plain `pipeline.run`, where nothing else explains it)."""
+
+    def __init__(self, missing: ConfigFieldMissingException) -> None:
+        super().__init__(missing.config, missing.traces)
+
+    def __str__(self) -> str:
+        return (
+            f"Zendesk settings are missing ({', '.join(self.fields)}): set sources.zendesk.subdomain and one"
+            " kind of sources.zendesk.credentials (client_id and client_secret, or oauth_token, or email and"
+            " api_token) in .dlt/secrets.toml or as env vars (SOURCES__ZENDESK__SUBDOMAIN,"
+            " SOURCES__ZENDESK__CREDENTIALS__OAUTH_TOKEN, ...); docs/configuration.md lists every setting."
+        )
+
+
 def resolve_account(subdomain: Optional[str], credentials: Any) -> Tuple[str, Any]:
     """`subdomain` and `credentials`, each from the argument when given, else from dlt's
     configuration in the sections of the source being extracted (`sources.<section>.<name>`,
@@ -65,7 +83,10 @@ def resolve_account(subdomain: Optional[str], credentials: Any) -> Tuple[str, An
         return subdomain, credentials
     source = dlt.current.source()
     given = {key: value for key, value in (("subdomain", subdomain), ("credentials", credentials)) if value is not None}
-    settings = resolve_configuration(
-        AccountSettings(), sections=(known_sections.SOURCES, source.section, source.name), explicit_value=given
-    )
+    try:
+        settings = resolve_configuration(
+            AccountSettings(), sections=(known_sections.SOURCES, source.section, source.name), explicit_value=given
+        )
+    except ConfigFieldMissingException as missing:
+        raise AccountSettingsMissing(missing) from None
     return settings.subdomain, settings.credentials

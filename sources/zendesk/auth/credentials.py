@@ -112,9 +112,14 @@ class ZendeskOAuthRefreshCredentials(_ZendeskCredentialsBase):
             explicitly so that the expiry of every token is known.
     """
 
-    client_id: str = None
-    client_secret: TSecretStrValue = None
-    refresh_token: TSecretStrValue = None
+    # Empty, not None: `dlt init` writes a `<configure me>` placeholder for every field of
+    # the Union's first member that has no default, and dlt warns about each placeholder
+    # on every run, whichever kind the user fills in. An empty string is no default to
+    # `is_field_resolved` (a placeholder), so the fields stay required for dlt's choice of
+    # kind, and a `dlt init` project starts with no credential placeholder at all.
+    client_id: str = ""
+    client_secret: TSecretStrValue = ""
+    refresh_token: TSecretStrValue = ""
     token_store_path: TSecretStrValue = DEFAULT_TOKEN_STORE_PATH
     access_token_expires_in: Optional[int] = None
 
