@@ -41,12 +41,12 @@ def assert_exact(pipeline: dlt.Pipeline, fake: Any) -> None:
     assert_matches_truth(pipeline, fake.ground_truth())
 
 
+# One kill point per destination; `python -m benchmark.kill_matrix` kills at every step
+# (the 3rd answer, normalize, load, each of 40 load jobs) on both.
 @pytest.mark.parametrize(
     "kind, kill_at",
     [
         pytest.param(*DESTINATIONS[0].values, "committed:2", id="duckdb-after-2nd-job-committed"),
-        pytest.param(*DESTINATIONS[0].values, "normalize", id="duckdb-at-normalize"),
-        pytest.param(*DESTINATIONS[1].values, "committed:2", marks=DESTINATIONS[1].marks, id="postgres-after-2nd-job-committed"),
         pytest.param(*DESTINATIONS[1].values, "recorded:5", marks=DESTINATIONS[1].marks, id="postgres-after-5th-job-recorded"),
     ],
 )
