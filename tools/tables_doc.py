@@ -75,6 +75,9 @@ def custom_field_line(spec: TableSpec) -> str:
 def request_cost(spec: TableSpec) -> str:
     """What the table costs a run, in requests."""
     endpoint = spec.endpoint
+    if spec.per_ticket is not None and spec.per_ticket.only_source:
+        which = "every changed ticket" if spec.per_ticket.needs is None else "every changed ticket of a chat or messaging channel"
+        return f"1 for {which} the ticket export names (more for one with over 100 rows), plus that export"
     if spec.change_detection is ChangeDetection.EXPORT_CURSOR:
         shared = f", shared with the tables of the `{spec.reader}` reader" if spec.reader else ""
         return f"one per 1000 changed rows (at least 1){shared}; counts against the export limit (10 a minute)"
@@ -125,7 +128,15 @@ def section(spec: TableSpec) -> List[str]:
             f"- listed per `{spec.per_parent.table}` row (`{{id}}` in the path); each row gains that row's id"
             f" as `{spec.per_parent.key}`"
         )
-    if spec.per_ticket is not None:
+    if spec.per_ticket is not None and spec.per_ticket.only_source:
+        per_ticket = spec.per_ticket
+        lines.append(
+            f"- read per ticket (`{{id}}` in the path) for the tickets the `{per_ticket.reader}` reader says changed"
+            + (f"; each row gains the ticket's id as `{per_ticket.key}`" if per_ticket.key else "")
+            + ("; a ticket's rows are replaced by what it has now, a deleted ticket's are deleted"
+               if per_ticket.tombstones else "")
+        )
+    elif spec.per_ticket is not None:
         per_ticket = spec.per_ticket
         lines.append(
             f"- with `audits_mode=\"per_ticket\"`: `{API_PREFIX}{per_ticket.endpoint.path}`, one request per changed"
