@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import query, source_args
 from tests.test_activity_tables import _destinations, assert_row_exact
-from zendesk import zendesk_support
+from zendesk import progress, zendesk_support
 from zendesk.resources import PER_TICKET_WORKERS
 from zendesk.settings import TABLES, needs_conversation_log, per_ticket_only
 
@@ -109,3 +109,17 @@ def test_a_plan_without_them_skips_them_with_one_warning(
     if status == 403:  # skipped: only the tickets in flight when the plan said no were asked
         assert fake.request_counts()[SIDE] <= PER_TICKET_WORKERS
     assert query(pipeline, "select count(*) from {t:tickets}")[0][0] == len(fake.account.tickets)
+
+
+def test_the_progress_log_counts_the_tickets_that_need_a_request(
+    fake: Any, make_pipeline: Callable[..., dlt.Pipeline], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The conversation log's progress line counts the chat and messaging tickets only."""
+    progress.reset()
+    needing = sum(1 for t in fake.account.tickets if t["status"] != "deleted" and needs_conversation_log(t))
+    with caplog.at_level(logging.INFO, logger="zendesk.progress"):
+        pipeline = make_pipeline("pt_progress")
+        pipeline.run(zendesk_support(**source_args(fake, tables=["ticket_conversation_logs"]))).raise_on_failed_jobs()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ticket_conversation_logs: ")]
+    assert lines and f"({needing:,} this run so far)" in lines[-1], lines
+    assert "at the current pace of" in lines[-1]
