@@ -76,7 +76,9 @@ def request_cost(spec: TableSpec) -> str:
     """What the table costs a run, in requests."""
     endpoint = spec.endpoint
     if spec.per_ticket is not None and spec.per_ticket.only_source:
-        which = "every changed ticket" if spec.per_ticket.needs is None else "every changed ticket of a chat or messaging channel"
+        which = "every changed ticket"
+        if spec.per_ticket.needs is not None:
+            which += " of a chat or messaging channel"
         return f"1 for {which} the ticket export names (more for one with over 100 rows), plus that export"
     if spec.change_detection is ChangeDetection.EXPORT_CURSOR:
         shared = f", shared with the tables of the `{spec.reader}` reader" if spec.reader else ""

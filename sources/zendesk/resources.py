@@ -759,19 +759,16 @@ def per_ticket_table(ctx: SourceContext, spec: TableSpec, ticket_reader: DltReso
         started = time.monotonic()
         # Several tickets at once: the run's rate budget still paces every request.
         with ThreadPoolExecutor(max_workers=PER_TICKET_WORKERS) as pool:
-            for rows in pool.map(lambda ticket_id: _rows_of_ticket(ctx, spec, ticket_id, stop), live):
-                if isinstance(rows, TableUnavailable) and rows.status_code not in warned:
-                    warned.add(rows.status_code)
-                    if rows.status_code != 404:
-                        record_skip(spec.name, rows)
-                    else:
-                        logger.warning(
-                            "%s: Zendesk answered 404 for a ticket the export lists (deleted since, or"
-                            " this account lacks the table); such tickets load no rows, the run goes on",
-                            spec.name,
-                        )
-                elif rows and not isinstance(rows, TableUnavailable):
+            answers = pool.map(lambda ticket_id: _rows_of_ticket(ctx, spec, ticket_id, stop), live)
+            for ticket_id, rows in zip(live, answers):
+                if isinstance(rows, TableUnavailable):
+                    if rows.status_code not in warned:
+                        warned.add(rows.status_code)
+                        _warn_unavailable(spec, rows)
+                elif rows:
                     yield shape(rows)
+                elif rows is not None and per_ticket.tombstones:  # none left: any it had go
+                    yield shape([per_ticket_tombstone(ticket_id, per_ticket.key)])
         progress.per_ticket_fetched(spec.name, len(live), time.monotonic() - started)
 
     if per_ticket.only_source:
@@ -786,6 +783,18 @@ def per_ticket_table(ctx: SourceContext, spec: TableSpec, ticket_reader: DltReso
         yield from rows_of(page)
 
     return dlt.transformer(appended, data_from=ticket_reader, **table_hints(spec))
+
+
+def _warn_unavailable(spec: TableSpec, error: TableUnavailable) -> None:
+    """A 403 skips the table (one warning, a line in the run report); a 404 is told once."""
+    if error.status_code != 404:
+        record_skip(spec.name, error)
+        return
+    logger.warning(
+        "%s: Zendesk answered 404 for a ticket the export lists (deleted since, or this account"
+        " lacks the table); such tickets load no rows, the run goes on",
+        spec.name,
+    )
 
 
 def per_ticket_tombstone(ticket_id: int, key: Optional[str]) -> Row:
@@ -805,16 +814,17 @@ def _audit_rows(ctx: SourceContext, spec: TableSpec) -> Callable[[List[Row]], Li
 
 def _rows_of_ticket(
     ctx: SourceContext, spec: TableSpec, ticket_id: int, stop: threading.Event
-) -> "List[Row] | TableUnavailable":
+) -> "Optional[List[Row]] | TableUnavailable":
     """All rows of one ticket, each with its id under the source's `key`. A plan-gated
     table's 403 or 404 is returned for the caller to judge; otherwise a 404 (the ticket was
-    deleted since the export listed it) gives none. Once `stop` is set, nothing is asked."""
+    deleted since the export listed it) gives none. Once `stop` is set, nothing is asked
+    (None)."""
     per_ticket = spec.per_ticket
     assert per_ticket is not None
     endpoint = per_ticket.endpoint
     rows: List[Row] = []
     if stop.is_set():
-        return rows
+        return None
     path = endpoint.path.format(id=ticket_id)
     try:
         for page in ctx.client.pages(

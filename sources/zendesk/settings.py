@@ -312,7 +312,9 @@ MESSAGING_CHANNELS: FrozenSet[str] = frozenset({
 
 #: Zendesk documents the side conversations list with `next_page` links; the conversation
 #: log with cursor pagination (`meta.has_more`), 100 events a page.
-SIDE_CONVERSATIONS = Endpoint("/tickets/{id}/side_conversations", "side_conversations", Pagination.OFFSET_LIST, LIST_PAGE_SIZE)
+SIDE_CONVERSATIONS = Endpoint(
+    "/tickets/{id}/side_conversations", "side_conversations", Pagination.OFFSET_LIST, LIST_PAGE_SIZE
+)
 CONVERSATION_LOG = _list("/tickets/{id}/conversation_log", "events")
 
 
