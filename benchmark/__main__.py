@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from typing import Any, Dict, List, Mapping, Optional
 
+from benchmark.floor import request_floor
 from zendesk.api.client import endpoint_template
 from zendesk.tables.registry import DEFAULT_BATCH_PAGES
 from zendesk_fake import FakeZendesk
@@ -132,8 +133,8 @@ def benchmark(size: int, seed: int, scale: float, profile: bool, batch_pages: in
     )
     fake.start()
     try:
-        # From the fake's table map: every endpoint it serves, ⌈rows / largest page⌉.
-        minimum = fake.minimum_requests()
+        # The endpoints a default run calls (from the registry), ⌈rows / largest page⌉ each.
+        minimum = request_floor(fake)
         with tempfile.TemporaryDirectory(prefix="zd-bench-") as workdir:
             prof = f"{workdir}/full.prof" if profile else None
             reports = [phase("full", fake, workdir, window, minimum, batch_pages, mode, prof)]

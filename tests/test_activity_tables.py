@@ -6,16 +6,15 @@ here without an edit."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import uuid
-from decimal import Decimal
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable
 
 import dlt
 import pytest
 
-from tests.helpers import POSTGRES_URL, query, source_args
+from tests.helpers import DESTINATIONS, destination_for, query, source_args
+from tests.helpers.truth import assert_row_exact
 from zendesk import zendesk_support
 from zendesk.tables.registry import GROUPS, TABLES, TABLES_BY_NAME
 
@@ -23,49 +22,14 @@ from zendesk.tables.registry import GROUPS, TABLES, TABLES_BY_NAME
 GROUPED = [spec.name for spec in TABLES if spec.group]
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
 
 
-def assert_row_exact(pipeline: dlt.Pipeline, truth: Dict[str, List[Dict[str, Any]]], tables: Sequence[str]) -> None:
-    """Each table holds exactly the fake's rows (by key), and every scalar field of every
-    row as the fake serves it."""
-    for table in tables:
-        key = TABLES_BY_NAME[table].primary_key
-        expected = {row[key]: row for row in truth[table]}
-        assert expected, f"the fake's {table} is empty; the test would prove nothing"
-        loaded = pipeline.default_schema.get_table_columns(table)
-        fields = sorted(
-            {f for row in expected.values() for f, v in row.items() if not isinstance(v, (dict, list))} & set(loaded)
-        )
-        assert key in fields and len(fields) > 3, (table, fields)
-        quoted = ", ".join(f'"{f}"' for f in fields)  # `primary` is a reserved word
-        rows = query(pipeline, f"select {quoted} from {{t:{table}}}")
-        got = {row[fields.index(key)]: dict(zip(fields, map(_plain, row))) for row in rows}
-        assert len(got) == len(rows), f"{table}: duplicate keys"
-        assert set(got) == set(expected), (table, sorted(set(expected) ^ set(got))[:5])
-        for row_key, row in got.items():
-            want = {f: expected[row_key].get(f) for f in fields}
-            assert row == want, (table, row_key)
-
-
-def _destinations() -> List[Any]:
-    return [
-        pytest.param(lambda tmp: dlt.destinations.duckdb(str(tmp / "act.duckdb")), id="duckdb"),
-        pytest.param(lambda tmp: dlt.destinations.postgres(POSTGRES_URL), id="postgres", marks=pytest.mark.postgres),
-    ]
-
-
-@pytest.mark.parametrize("destination", _destinations())
+@pytest.mark.parametrize("kind", DESTINATIONS)
 def test_grouped_tables_load_row_exact_then_after_changes_and_deletions(
-    fake: Any, make_pipeline: Callable[..., dlt.Pipeline], tmp_path: Any, destination: Callable[[Any], Any]
+    fake: Any, make_pipeline: Callable[..., dlt.Pipeline], tmp_path: Any, kind: str
 ) -> None:
     dataset = f"activity_{uuid.uuid4().hex[:8]}"
-    pipeline = make_pipeline("act", destination=destination(tmp_path), dataset=dataset)
+    pipeline = make_pipeline("act", destination=destination_for(kind, tmp_path, "act"), dataset=dataset)
     try:
         pipeline.run(zendesk_support(**source_args(fake, tables=GROUPED))).raise_on_failed_jobs()
         assert_row_exact(pipeline, fake.ground_truth(), GROUPED)

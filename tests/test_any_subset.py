@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import dlt
 import pytest
 
 from tests.helpers import source_args

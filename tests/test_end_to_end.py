@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import query, sync
 from tests.helpers.truth import assert_matches_truth, assert_ticket_custom_fields, ticket_custom_columns
-from zendesk import TABLE_NAMES, select_tables
+from zendesk import select_tables
 from zendesk.tables.registry import TABLES
 
 
@@ -95,7 +95,8 @@ def test_per_ticket_audits_mode_loads_full_audits_of_changed_tickets_only(fake: 
     changes = fake.mutate(seed=61, fraction=0.05)
     fake.reset_counts()
     sync(pipeline, fake, tables=["tickets"], audits_mode="per_ticket")
-    changed_live = {t for t in changes["tickets_updated"] + changes["tickets_created"]} & {
+    changed = changes["tickets_updated"] + changes["tickets_created"] + changes["tickets_touched"]
+    changed_live = set(changed) & {
         t["id"] for t in fake.ground_truth()["tickets"] if t["status"] != "deleted"
     }
     assert fake.request_counts()["/api/v2/tickets/{id}/audits"] == len(changed_live)

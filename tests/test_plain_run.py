@@ -17,7 +17,7 @@ from typing import Any, Iterator, Optional
 import dlt
 import pytest
 
-from tests.helpers import DESTINATIONS, query, source_args
+from tests.helpers import DESTINATIONS, POSTGRES_URL, destination_for, query, source_args
 from tests.helpers.truth import assert_matches_truth
 from zendesk import select_tables, zendesk_support
 from zendesk.run import run_until_drained
@@ -25,7 +25,6 @@ from zendesk.run.lock import lock_path
 from zendesk.tables.registry import TABLES
 
 REPO_ROOT = __file__.rsplit("/tests/", 1)[0]
-POSTGRES_URL = "postgresql://postgres:unused@127.0.0.1:5432/test"
 EXPORT_PREFIX = "/api/v2/incremental/"
 
 @pytest.fixture
@@ -38,11 +37,6 @@ def big_fake(fake: Any) -> Iterator[Any]:
     finally:
         server.stop()
 
-
-def destination_for(kind: str, tmp_path: Any, name: str) -> Any:
-    if kind == "postgres":
-        return dlt.destinations.postgres(POSTGRES_URL)
-    return dlt.destinations.duckdb(str(tmp_path / f"{name}.duckdb"))
 
 
 def plain_pipeline(tmp_path: Any, kind: str, name: str = "zd_plain", dataset: Optional[str] = None) -> dlt.Pipeline:

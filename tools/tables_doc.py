@@ -55,6 +55,15 @@ TABLE_NOTES = {
         "a brand's own `subdomain` is loaded as `brand_subdomain`: `subdomain` names the account"
         " in a dataset several accounts share."
     ),
+    "tickets": (
+        "a deleted ticket stays, with `status = 'deleted'`: the ticket export carries deletions,"
+        " so there is no `deleted_tickets` table (Zendesk's `/deleted_tickets` list would cost a"
+        " scan per run for what the export already says); its ticket_metrics row is deleted."
+    ),
+    "users": (
+        "a deleted user stays, with `active = false`, as the user export carries it: no"
+        " `deleted_users` table for the same reason as tickets."
+    ),
     "tags": (
         "Zendesk's `/tags` holds up to the 20,000 most popular tags in the last 60 days, not every"
         " tag ever used: every tag of a ticket is in `tickets__tags`."
@@ -75,6 +84,11 @@ def custom_field_line(spec: TableSpec) -> str:
 def request_cost(spec: TableSpec) -> str:
     """What the table costs a run, in requests."""
     endpoint = spec.endpoint
+    if spec.per_ticket is not None and spec.per_ticket.only_source:
+        which = "every changed ticket"
+        if spec.per_ticket.needs is not None:
+            which += " of a chat or messaging channel"
+        return f"1 for {which} the ticket export names (more for one with over 100 rows), plus that export"
     if spec.change_detection is ChangeDetection.EXPORT_CURSOR:
         shared = f", shared with the tables of the `{spec.reader}` reader" if spec.reader else ""
         return f"one per 1000 changed rows (at least 1){shared}; counts against the export limit (10 a minute)"
@@ -125,7 +139,15 @@ def section(spec: TableSpec) -> List[str]:
             f"- listed per `{spec.per_parent.table}` row (`{{id}}` in the path); each row gains that row's id"
             f" as `{spec.per_parent.key}`"
         )
-    if spec.per_ticket is not None:
+    if spec.per_ticket is not None and spec.per_ticket.only_source:
+        per_ticket = spec.per_ticket
+        lines.append(
+            f"- read per ticket (`{{id}}` in the path) for the tickets the `{per_ticket.reader}` reader says changed"
+            + (f"; each row gains the ticket's id as `{per_ticket.key}`" if per_ticket.key else "")
+            + ("; a ticket's rows are replaced by what it has now, a deleted ticket's are deleted"
+               if per_ticket.tombstones else "")
+        )
+    elif spec.per_ticket is not None:
         per_ticket = spec.per_ticket
         lines.append(
             f"- with `audits_mode=\"per_ticket\"`: `{API_PREFIX}{per_ticket.endpoint.path}`, one request per changed"

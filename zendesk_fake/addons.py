@@ -13,7 +13,10 @@ from __future__ import annotations
 import uuid
 from typing import Dict, List
 
-from .generator import DAY, SUBJECTS, TAG_WORDS, Account, IdCounter, Rng, Row, iso
+from .generator import DAY, SUBJECTS, TAG_WORDS, Account, IdCounter, Rng, Row, iso, iso_to_epoch
+
+#: The fake's ticket channels whose messages only a conversation log holds.
+MESSAGING_CHANNELS = ("chat",)
 
 SUSPENDED_ID_BASE = 361_000_000_000
 SKIP_ID_BASE = 361_100_000_000
@@ -121,6 +124,8 @@ class Addons:
         self.talk_calls: List[Row] = []
         self.talk_legs: List[Row] = []
         self.side_conversation_events: List[Row] = []
+        self.side_conversations: List[Row] = []
+        self.ticket_conversation_logs: List[Row] = []
         self._rng = rng
         end = account.end
         for when in sorted(end - rng.between(1, 30 * DAY) for _ in range(6)):
@@ -146,8 +151,15 @@ class Addons:
             self._call(rng, when)
         for when in sorted(end - rng.between(2 * DAY, 200 * DAY) for _ in range(12)):
             self._side_conversation(rng, when)
+        for ticket in account.tickets:
+            if ticket["via"]["channel"] in MESSAGING_CHANNELS:
+                for offset in range(rng.between(2, 4)):
+                    self._log_event(rng, ticket, iso_to_epoch(ticket["created_at"]) + 60 * offset)
 
     # -- rows
+
+    def _ticket(self, ticket_id: int) -> Row:
+        return self.account.tickets[ticket_id - 1]
 
     def _ticket_id(self, rng: Rng) -> int:
         live = [t["id"] for t in self.account.tickets if t["status"] != "deleted"]
@@ -471,7 +483,8 @@ class Addons:
         return event
 
     def _side_conversation(self, rng: Rng, when: int) -> List[Row]:
-        """A side conversation on a ticket: created, answered, sometimes closed."""
+        """A side conversation on a ticket: created, answered, sometimes closed. Its row
+        in side_conversations is the state its events leave it in."""
         conversation = {
             "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             "ticket_id": self._ticket_id(rng),
@@ -482,7 +495,53 @@ class Addons:
         events.append(self._side_event(rng, conversation, "reply", when + rng.between(60, DAY), agent))
         if rng.random() < 0.5:
             events.append(self._side_event(rng, conversation, "update", when + DAY + 60, agent))
+        self.side_conversations.append(self._conversation_row(conversation, events))
         return events
+
+    def _conversation_row(self, conversation: Row, events: List[Row]) -> Row:
+        """A side conversation as `/tickets/{id}/side_conversations` lists it."""
+        messages = [e for e in events if "message" in e]
+        closed = [e for e in events if e["type"] == "update"]
+        participants = {}
+        for message in (e["message"] for e in messages):
+            for person in [message["from"], *message["to"]]:
+                participants.setdefault(person["email"], person)
+        return {
+            "created_at": events[0]["created_at"],
+            "external_ids": {},
+            "id": conversation["id"],
+            "message_added_at": messages[-1]["created_at"],
+            "participants": list(participants.values()),
+            "preview_text": messages[-1]["message"]["preview_text"],
+            "state": "closed" if closed else "open",
+            "state_updated_at": (closed or events)[-1 if closed else 0]["created_at"],
+            "subject": conversation["subject"],
+            "ticket_id": conversation["ticket_id"],
+            "updated_at": events[-1]["created_at"],
+            "url": f"{self.api}/tickets/{conversation['ticket_id']}/side_conversations/{conversation['id']}",
+        }
+
+    def _log_event(self, rng: Rng, ticket: Row, when: int) -> Row:
+        """One message of a chat or messaging ticket, as its conversation log lists it,
+        with the ticket's id (which the log itself does not repeat)."""
+        from_agent = bool(self.ticket_conversation_logs) and rng.random() < 0.5
+        author = rng.pick(self.account.staff) if from_agent else {"id": ticket["requester_id"], "name": None}
+        text = rng.pick(("Hi, my order has not arrived", "Let me check that for you", "Thanks, that helped ✔"))
+        event_id = f"01{uuid.UUID(int=rng.getrandbits(128)).hex[:24].upper()}"
+        event = {
+            "id": event_id,
+            "type": "Messaging::ConversationMessage",
+            "reference": f"zen:messaging:message:{event_id}",
+            "created_at": iso(when),
+            "attachments": [],
+            "author": {"type": "agent" if from_agent else "user", "zen:support:user_id": author["id"],
+                       "display_name": author["name"]},
+            "content": {"type": "text", "text": text},
+            "metadata": {"conversation_id": f"conv-{ticket['id']}", "source": ticket["via"]["channel"]},
+            "ticket_id": ticket["id"],
+        }
+        self.ticket_conversation_logs.append(event)
+        return event
 
     # -- changes
 
@@ -491,7 +550,9 @@ class Addons:
         removed, a suspended ticket recovered and a new one,
         new skips, activities and audit log entries, an article edited and one written,
         a section renamed and one deleted, a post edited, one deleted and one written, a
-        call updated and a new one. Returns the export rows that moved, per table."""
+        call updated and a new one, a side conversation started and one closed, a chat
+        message (the tickets they belong to change too, as Zendesk records them on the
+        ticket). Returns the export rows that moved, per table."""
         rng = Rng(f"fake-zendesk-addons-mutate:{self.account.seed}:{seed}")
         when = iso(stamp)
         if self.suspended_tickets:
@@ -524,6 +585,27 @@ class Addons:
         side_events = self._side_conversation(rng, stamp)
         for event in side_events:  # the whole conversation happened within the day's second
             event["created_at"] = when
+        self.side_conversations[-1] = self._conversation_row(
+            {"id": side_events[0]["side_conversation_id"], "ticket_id": side_events[0]["ticket_id"],
+             "subject": side_events[0]["message"]["subject"]}, side_events)
+        touched = [self._ticket(side_events[0]["ticket_id"])]
+        still_open = [c for c in self.side_conversations[:-1] if c["state"] == "open"]
+        if still_open:  # an agent closes one
+            conversation = rng.pick(still_open)
+            closing = self._side_event(rng, conversation, "update", stamp, rng.pick(self.account.staff))
+            side_events.append(closing)
+            conversation.update(state="closed", state_updated_at=when, updated_at=when)
+            touched.append(self._ticket(conversation["ticket_id"]))
+        chats = [t for t in self.account.tickets if t["via"]["channel"] in MESSAGING_CHANNELS and t["status"] != "deleted"]
+        if chats:  # a chat goes on
+            chat = rng.pick(chats)
+            self._log_event(rng, chat, stamp)
+            touched.append(chat)
+        for ticket in touched:  # Zendesk records the change on the ticket: the export resends it
+            ticket["updated_at"], ticket["generated_timestamp"] = when, stamp
+            metric_set = self.account.metric_sets.get(ticket["id"])
+            if metric_set is not None:
+                metric_set["updated_at"] = when
         # a user's phone number is removed: the phone identity goes with it
         unphoned = rng.pick([u for u in self.account.end_users if u.get("phone")] or self.account.end_users)
         unphoned.update(phone=None, updated_at=when)
@@ -533,4 +615,5 @@ class Addons:
             "talk_calls": [call, new_call],
             "talk_legs": legs + new_legs,
             "side_conversation_events": side_events,
+            "tickets": touched,
         }

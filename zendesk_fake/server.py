@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from .addons import addons_of
 from .generator import Account, Row, generate_account, iso, paused_gc
 from .ground_truth import build_ground_truth
-from .tables import DATA_TABLES, ENDPOINT_TABLES, PAGE_SIZES, TABLES_BY_NAME, FakeTable, Paging, gated_templates, minimum_requests
+from .tables import DATA_TABLES, ENDPOINT_TABLES, PAGE_SIZES, TABLES_BY_NAME, FakeTable, Paging, gated_templates, live, minimum_requests
 from .oauth import OAuthServer
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -596,6 +596,9 @@ class FakeZendesk:
             for table, rows in moved.items():
                 self._indexes[table].refile(rows)
             summary["users_updated"] = sorted(set(summary["users_updated"]) | {u["id"] for u in moved["users"]})
+            # tickets changed only by add-on activity (a side conversation, a chat message)
+            listed = set(summary["tickets_updated"] + summary["tickets_deleted"] + summary["tickets_created"])
+            summary["tickets_touched"] = sorted({t["id"] for t in moved["tickets"]} - listed)
             self._version += 1
         return summary
 
@@ -641,10 +644,11 @@ class FakeZendesk:
         with self._lock:
             return build_ground_truth(self.account)
 
-    def minimum_requests(self) -> Dict[str, int]:
-        """Per endpoint template, the fewest requests a full sync of the account needs now."""
+    def minimum_requests(self, tables: Optional[Iterable[str]] = None) -> Dict[str, int]:
+        """Per endpoint template, the fewest requests a full sync of `tables` (None: every
+        table the fake serves) needs now."""
         with self._lock:
-            return minimum_requests(self.account)
+            return minimum_requests(self.account, tables)
 
     # ------------------------------------------------------------------ OAuth helpers
 
@@ -1030,7 +1034,7 @@ class FakeZendesk:
         parent, key = table.parent
         match = _ID_SEGMENT.search(req.route)
         parent_id = match.group(0)[1:] if match else ""
-        if parent_id not in {str(row["id"]) for row in TABLES_BY_NAME[parent].rows(self.account)}:
+        if parent_id not in {str(row["id"]) for row in TABLES_BY_NAME[parent].rows(self.account) if live(row)}:
             raise Refusal(json_reply(404, RECORD_NOT_FOUND))
         serialize = table.serializer(req.query, self.account)
         kept = [(k, serialize(row)) for k, row in zip(view.keys, view.rows) if str(row[key]) == parent_id]

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from .addons import addons_of, all_identities, identities_of, rows_of
+from .addons import MESSAGING_CHANNELS, addons_of, all_identities, identities_of, rows_of
 from .generator import Account, Row, iso, iso_to_epoch
 
 API = "/api/v2"
@@ -186,6 +186,33 @@ def created_between(pairs: List[Tuple[str, str]]) -> Callable[[Row], bool]:
     return lambda row: low <= row["created_at"] <= high
 
 
+def live(parent: Row) -> bool:
+    """A parent row Zendesk still lists children of (a deleted ticket answers 404)."""
+    return parent.get("status") != "deleted"
+
+
+def of_live_tickets(name: str) -> Callable[[Account], List[Row]]:
+    """Add-on table `name`'s rows of tickets that are not deleted (the rows of a deleted
+    ticket are gone with it)."""
+    source = rows_of(name)
+
+    def rows(account: Account) -> List[Row]:
+        tickets = account.tickets
+        return [row for row in source(account) if live(tickets[row["ticket_id"] - 1])]
+
+    rows.__name__ = name
+    return rows
+
+
+def every_ticket(ticket: Row) -> bool:
+    return True
+
+
+def messaging_ticket(ticket: Row) -> bool:
+    """A ticket whose messages only its conversation log holds."""
+    return ticket["via"]["channel"] in MESSAGING_CHANNELS
+
+
 def _attribute(name: str) -> Callable[[Account], List[Row]]:
     def rows(account: Account) -> List[Row]:
         return list(getattr(account, name))
@@ -262,10 +289,15 @@ class FakeTable:
     query_filter: Optional[QueryFilter] = None
     #: Side-loads (`include=<key>`): key -> the records to send with a page's rows.
     sideloads: Mapping[str, Callable[[Account, List[Row]], List[Row]]] = field(default_factory=dict)
+    #: Listed per ticket (`/tickets/{id}/...`, rows keyed to it by `ticket_id`): which
+    #: tickets a client asks, those of every channel or of some (a deleted ticket is 404).
+    per_ticket: Optional[Callable[[Row], bool]] = None
 
     @property
     def parent(self) -> Optional[Tuple[str, str]]:
         """(parent table, key) of a table listed per parent row (the path's `{id}`)."""
+        if self.per_ticket is not None:
+            return ("tickets", "ticket_id")
         return self.rows.parent if isinstance(self.rows, DataFile) else None
 
     @property
@@ -366,6 +398,10 @@ TABLES: Tuple[FakeTable, ...] = (
               rows_of("talk_calls"), end_of_stream=False),
     FakeTable("talk_legs", "/channels/voice/stats/incremental/legs", "legs", T, ("updated_at", "id"),
               rows_of("talk_legs"), end_of_stream=False),
+    FakeTable("side_conversations", "/tickets/{id}/side_conversations", "side_conversations", O, ("created_at", "id"),
+              of_live_tickets("side_conversations"), per_ticket=every_ticket),
+    FakeTable("ticket_conversation_logs", "/tickets/{id}/conversation_log", "events", C, ("created_at", "id"),
+              of_live_tickets("ticket_conversation_logs"), per_ticket=messaging_ticket, serializer=without("ticket_id")),
 )
 
 TABLES_BY_NAME: Dict[str, FakeTable] = {table.name: table for table in TABLES}
@@ -398,16 +434,27 @@ def gated_templates(name: str) -> Tuple[str, ...]:
     return (table.template, *table.more_paths)
 
 
-def minimum_requests(account: Account) -> Dict[str, int]:
-    """Per endpoint template, the fewest requests a full sync needs: ⌈rows / the largest
-    page⌉, one for an empty endpoint or a single-page one, and one per parent row for a
-    table listed per parent."""
+def minimum_requests(account: Account, tables: Optional[Iterable[str]] = None) -> Dict[str, int]:
+    """Per endpoint template, the fewest requests a full sync of `tables` (None: every
+    table) needs: ⌈rows / the largest page⌉, one for an empty endpoint or a single-page
+    one, one per parent row for a table listed per parent, and one per live ticket that
+    needs it for a table listed per ticket. A table that comes on another's pages counts
+    that table's endpoint; nothing else is counted, so a caller names every table its
+    client reads (the client's own needs, such as field definitions, included)."""
+    wanted = None if tables is None else set(tables)
+    serving = [
+        table for table in ENDPOINT_TABLES
+        if wanted is None or table.name in wanted or any(
+            t.served_by == table.name and t.name in wanted for t in TABLES)
+    ]
     minimum = {}
-    for table in ENDPOINT_TABLES:
+    for table in serving:
         page = PAGE_SIZES[table.paging]
-        rows = sum(1 for _ in table.rows(account))
-        if table.parent is not None:  # one page per parent row
+        if table.per_ticket is not None:
+            minimum[table.template] = sum(1 for t in account.tickets if live(t) and table.per_ticket(t))
+        elif table.parent is not None:  # one page per parent row
             minimum[table.template] = sum(1 for _ in TABLES_BY_NAME[table.parent[0]].rows(account))
         else:
+            rows = sum(1 for _ in table.rows(account))
             minimum[table.template] = max(1, math.ceil(rows / page)) if page else 1
     return minimum

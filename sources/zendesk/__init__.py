@@ -30,7 +30,10 @@ Off by default, loaded when named in `tables` by table or by group:
   articles export), help_center_sections, help_center_categories, community_posts,
   community_topics (merge, id, full scan loaded only when something changed);
 - talk: talk_calls and talk_legs (merge, id, updated_at, from Talk's incremental exports),
-  with talk_phone_numbers.
+  with talk_phone_numbers;
+- per ticket: side_conversations and ticket_conversation_logs (merge, id; a request per
+  ticket the ticket export says changed, the log only for chat and messaging tickets; a
+  ticket's rows are replaced, a deleted ticket's deleted).
 
 Plan-gated tables (sla_policies, ticket_forms, satisfaction_ratings, custom_roles, schedules,
 audit_logs, side_conversation_events, Help Center and Talk, ...) are skipped with one warning

@@ -28,10 +28,11 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 import dlt
 from dlt.extract.resource import DltResource
@@ -762,40 +763,125 @@ def fingerprint_table(ctx: SourceContext, spec: TableSpec) -> DltResource:
 
 
 def per_ticket_table(ctx: SourceContext, spec: TableSpec, ticket_reader: DltResource) -> DltResource:
-    """A table's opt-in `per_ticket` source (`audits_mode="per_ticket"`: full Zendesk
-    audits, with `via.source` and `metadata.custom`), fetched only for tickets changed
-    since the last run. Costs one request per changed ticket; rows already loaded are not
-    appended twice (cursor plus id dedup)."""
-    assert spec.per_ticket is not None, f"{spec.name} has no per-ticket source"
-    endpoint = spec.per_ticket.endpoint
+    """A table read per ticket, for the tickets the ticket export says changed: a table's
+    opt-in source (`audits_mode="per_ticket"`: full Zendesk audits, with `via.source` and
+    `metadata.custom`; rows already loaded are not appended twice, cursor plus id dedup)
+    or its only one (side conversations, conversation logs: a ticket's rows replace those
+    it had, and a deleted ticket's tombstone deletes them).
 
-    def fetch(
+    Costs one request per changed ticket that `needs` it; the progress log says how many a
+    page of changed tickets adds and how long they take at the current pace. A plan-gated
+    table the account lacks (403) is skipped for the rest of the run with one warning. A
+    404 names a ticket deleted since the export listed it (it has no rows; the next run
+    deletes them) or an account without the table: the run cannot tell which, so it warns
+    once and goes on, since skipping would lose the rows of the run's other tickets."""
+    per_ticket = spec.per_ticket
+    assert per_ticket is not None, f"{spec.name} has no per-ticket source"
+    shape = table_rows(ctx, spec) if per_ticket.only_source else _audit_rows(ctx, spec)
+    #: load id -> (set once the plan said no, the statuses already warned of)
+    runs: Dict[str, Tuple[threading.Event, Set[int]]] = {}
+
+    def rows_of(page: List[Row]) -> Iterator[Any]:
+        load_id = dlt.current.load_package_state()["load_id"]
+        if load_id not in runs:
+            runs.clear()
+            runs[load_id] = (threading.Event(), set())
+        stop, warned = runs[load_id]
+        if stop.is_set():
+            return
+        tickets = [ticket for ticket in page if per_ticket.needs is None or per_ticket.needs(ticket)]
+        live = [ticket["id"] for ticket in tickets if ticket.get("status") != "deleted"]
+        if per_ticket.tombstones:
+            gone = [per_ticket_tombstone(t["id"], per_ticket.key) for t in tickets if t.get("status") == "deleted"]
+            if gone:
+                yield shape(gone)
+        progress.per_ticket_requests(spec.name, len(live), ctx.client.budget.seconds_per_request())
+        started = time.monotonic()
+        # Several tickets at once: the run's rate budget still paces every request.
+        with ThreadPoolExecutor(max_workers=PER_TICKET_WORKERS) as pool:
+            answers = pool.map(lambda ticket_id: _rows_of_ticket(ctx, spec, ticket_id, stop), live)
+            for ticket_id, rows in zip(live, answers):
+                if isinstance(rows, TableUnavailable):
+                    if rows.status_code not in warned:
+                        warned.add(rows.status_code)
+                        _warn_unavailable(spec, rows)
+                elif rows:
+                    yield shape(rows)
+                elif rows is not None and per_ticket.tombstones:  # none left: any it had go
+                    yield shape([per_ticket_tombstone(ticket_id, per_ticket.key)])
+        progress.per_ticket_fetched(spec.name, len(live), time.monotonic() - started)
+
+    if per_ticket.only_source:
+        return dlt.transformer(rows_of, data_from=ticket_reader, **table_hints(spec))
+
+    def appended(
         page: List[Row],
         cursor: dlt.sources.incremental[str] = change_stream_cursor(
             spec.cursor, initial_value=epoch_to_iso(ctx.start_epoch), primary_key=spec.primary_key
         ),
-    ) -> Iterator[List[Row]]:
-        live = [ticket["id"] for ticket in page if ticket.get("status") != "deleted"]
-        # Several tickets at once: the run's rate budget still paces every request.
-        with ThreadPoolExecutor(max_workers=PER_TICKET_WORKERS) as pool:
-            for rows in pool.map(lambda ticket_id: _rows_of_ticket(ctx, spec, endpoint, ticket_id), live):
-                if rows:
-                    yield rows
+    ) -> Iterator[Any]:
+        yield from rows_of(page)
 
-    return dlt.transformer(fetch, data_from=ticket_reader, **table_hints(spec))
+    return dlt.transformer(appended, data_from=ticket_reader, **table_hints(spec))
 
 
-def _rows_of_ticket(ctx: SourceContext, spec: TableSpec, endpoint: Endpoint, ticket_id: int) -> List[Row]:
-    """All rows of one ticket; none if it was deleted since the export listed it (404)."""
+def _warn_unavailable(spec: TableSpec, error: TableUnavailable) -> None:
+    """A 403 skips the table (one warning, a line in the run report); a 404 is told once."""
+    if error.status_code != 404:
+        record_skip(spec.name, error)
+        return
+    logger.warning(
+        "%s: Zendesk answered 404 for a ticket the export lists (deleted since, or this account"
+        " lacks the table); such tickets load no rows, the run goes on",
+        spec.name,
+    )
+
+
+def per_ticket_tombstone(ticket_id: int, key: Optional[str]) -> Row:
+    """The row that deletes a deleted ticket's rows (`PER_TICKET_MERGE`): an empty id,
+    which the merge never stores."""
+    return {"id": "", key or "ticket_id": ticket_id}
+
+
+def _audit_rows(ctx: SourceContext, spec: TableSpec) -> Callable[[List[Row]], List[Row]]:
+    """Full audits as they come, their values as JSON text and the column controls applied."""
+
+    def shape(rows: List[Row]) -> List[Row]:
+        return ctx.controls.rows(spec.name, with_json_values(rows, spec.json_values, spec.json_value_keys))
+
+    return shape
+
+
+def _rows_of_ticket(
+    ctx: SourceContext, spec: TableSpec, ticket_id: int, stop: threading.Event
+) -> "Optional[List[Row]] | TableUnavailable":
+    """All rows of one ticket, each with its id under the source's `key`. A plan-gated
+    table's 403 or 404 is returned for the caller to judge; otherwise a 404 (the ticket was
+    deleted since the export listed it) gives none. Once `stop` is set, nothing is asked
+    (None)."""
+    per_ticket = spec.per_ticket
+    assert per_ticket is not None
+    endpoint = per_ticket.endpoint
     rows: List[Row] = []
+    if stop.is_set():
+        return None
     path = endpoint.path.format(id=ticket_id)
     try:
-        for page in ctx.client.pages(endpoint, list_paginator(endpoint), list_params(endpoint), path=path, plan_gated=True):
+        for page in ctx.client.pages(
+            endpoint, list_paginator(endpoint), list_params(endpoint), table=spec.name, path=path, plan_gated=True
+        ):
             rows.extend(page)
     except TableUnavailable as error:
-        if error.status_code != 404:
-            raise
-    return ctx.controls.rows(spec.name, with_json_values(rows, spec.json_values, spec.json_value_keys))
+        if spec.plan_gated:
+            if error.status_code != 404:
+                stop.set()  # no other worker asks again
+            return error
+        if error.status_code == 404:
+            return []
+        raise
+    if per_ticket.key is not None:
+        rows = [{**row, per_ticket.key: ticket_id} for row in rows]
+    return rows
 
 
 #: How a table that reads its own endpoint is built, by how it detects changes.

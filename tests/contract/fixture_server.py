@@ -22,7 +22,7 @@ import dlt
 
 from tests.helpers import FAST_LIMITS
 from zendesk import zendesk_support
-from zendesk.tables.registry import FIELD_DEFINITIONS, TABLES, Endpoint, Pagination
+from zendesk.tables.registry import FIELD_DEFINITIONS, TABLES, TICKETS_EXPORT, Endpoint, Pagination
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "real"
 
@@ -67,6 +67,9 @@ class FixtureZendesk:
 
     def __init__(self, payloads: Optional[Dict[str, Dict[str, Any]]] = None) -> None:
         self.payloads = {path: load(name) for path, name in ENDPOINT_FIXTURES.items()}
+        # The recorded tickets came by the API and the web form: the last is served as a
+        # messaging ticket, so that the conversation log (asked for those only) is read.
+        self.payloads[TICKETS_EXPORT.path][TICKETS_EXPORT.data_key][-1]["from_messaging_channel"] = True
         self.payloads.update(payloads or {})
         self.requests: List[Tuple[str, Dict[str, List[str]]]] = []
         self._server: Optional[ThreadingHTTPServer] = None

@@ -12,7 +12,7 @@ import requests
 
 from tests.contract.fixture_server import ENDPOINT_FIXTURES, ENDPOINTS, load
 from zendesk.api.paginators import list_params
-from zendesk.tables.registry import TABLES, TABLES_BY_NAME, ChangeDetection, Endpoint, Pagination
+from zendesk.tables.registry import TABLES, TABLES_BY_NAME, ChangeDetection, Endpoint, Pagination, per_ticket_only
 from zendesk_fake import FakeZendesk
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -95,8 +95,12 @@ def compatible(fake: Set[str], real: Set[str]) -> bool:
     return all(real & widen.get(kind, {kind}) or not real for kind in fake)
 
 
-def with_parent_id(endpoint: str, answers: Dict[str, Dict[str, Any]]) -> str:
-    """A per-parent endpoint's path with the first parent row's id (parents are asked first)."""
+def with_parent_id(endpoint: str, answers: Dict[str, Dict[str, Any]], fake: FakeZendesk) -> str:
+    """A per-parent endpoint's path with the first parent row's id (parents are asked
+    first); a per-ticket one's with the first ticket that has rows there."""
+    ticket = next((s for s in TABLES if s.endpoint.path == endpoint and per_ticket_only(s.name)), None)
+    if ticket is not None:
+        return endpoint.format(id=fake.ground_truth()[ticket.name][0]["ticket_id"])
     spec = next((s for s in TABLES if s.endpoint.path == endpoint and s.per_parent), None)
     if spec is None or spec.per_parent is None:
         return endpoint
@@ -111,7 +115,7 @@ def fake_answers() -> Iterator[Dict[str, Dict[str, Any]]]:
         session.headers["Authorization"] = f"Bearer {fake.oauth_token}"
         answers: Dict[str, Dict[str, Any]] = {}
         for endpoint, (_, params) in sorted(REQUESTS.items(), key=lambda item: "{id}" in item[0]):
-            response = session.get(f"{fake.base_url}/api/v2{with_parent_id(endpoint, answers)}", params=params)
+            response = session.get(f"{fake.base_url}/api/v2{with_parent_id(endpoint, answers, fake)}", params=params)
             assert response.status_code == 200, (endpoint, response.text[:200])
             answers[endpoint] = response.json()
         yield answers

@@ -182,7 +182,7 @@ def test_cursor_export_resume_returns_exactly_the_changes(own_fake: FakeZendesk)
     _, user_cursor = walk_cursor_export(session, users_url, "users", start_time=0)
     summary = own_fake.mutate(seed=2, fraction=0.05)
     changed, ticket_cursor = walk_cursor_export(session, tickets_url, "tickets", cursor=ticket_cursor, include="metric_sets")
-    expected = summary["tickets_updated"] + summary["tickets_deleted"] + summary["tickets_created"]
+    expected = summary["tickets_updated"] + summary["tickets_deleted"] + summary["tickets_created"] + summary["tickets_touched"]
     assert sorted(ids(changed)) == sorted(expected) and len(expected) >= 3
     truth = {t["id"]: t for t in own_fake.ground_truth()["tickets"]}
     for ticket in changed:
@@ -199,7 +199,9 @@ def test_cursor_export_resume_returns_exactly_the_changes(own_fake: FakeZendesk)
     second = own_fake.mutate(seed=3, fraction=0.02)
     assert second["stamp"] > summary["stamp"]
     changed, _ = walk_cursor_export(session, tickets_url, "tickets", cursor=ticket_cursor)
-    assert sorted(ids(changed)) == sorted(second["tickets_updated"] + second["tickets_deleted"] + second["tickets_created"])
+    assert sorted(ids(changed)) == sorted(
+        second["tickets_updated"] + second["tickets_deleted"] + second["tickets_created"] + second["tickets_touched"]
+    )
 
 
 def test_time_export_resume_after_mutate(own_fake: FakeZendesk) -> None:

@@ -176,9 +176,11 @@ class Replica:
                 rows = read(self.session, self.fake.base_url + table.template, table.data_key)
             else:
                 parent, key = table.parent
+                asked = table.per_ticket or (lambda row: True)  # a table listed per ticket: live ones it covers
                 rows = [
                     {**row, key: parent_id}
-                    for parent_id in t[parent]
+                    for parent_id, parent_row in t[parent].items()
+                    if parent_row.get("status") != "deleted" and asked(parent_row)
                     for row in read(self.session, self.fake.base_url + table.template.format(id=parent_id), table.data_key)
                 ]
             renamed = RENAMED.get(table.name, {})

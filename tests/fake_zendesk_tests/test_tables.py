@@ -39,7 +39,9 @@ def test_every_mapped_endpoint_is_served_under_its_data_key(fake: FakeZendesk, s
     truth = fake.ground_truth()
     for table in ENDPOINT_TABLES:
         template = table.template
-        if table.parent is not None:  # listed per parent row: ask for the first parent's
+        if table.per_ticket is not None:  # listed per ticket: ask for the first that has rows
+            template = template.format(id=truth[table.name][0]["ticket_id"])
+        elif table.parent is not None:  # listed per parent row: ask for the first parent's
             template = template.format(id=truth[table.parent[0]][0]["id"])
         page = get_json(session, fake.base_url + template, first_page[table.paging])
         assert page[table.data_key], table.name

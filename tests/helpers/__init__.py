@@ -73,6 +73,13 @@ DESTINATIONS = [
 ]
 
 
+def destination_for(kind: str, tmp_path: Any, name: str) -> Any:
+    """The destination of kind "duckdb" (a file in `tmp_path`) or "postgres"."""
+    if kind == "postgres":
+        return dlt.destinations.postgres(POSTGRES_URL)
+    return dlt.destinations.duckdb(str(tmp_path / f"{name}.duckdb"))
+
+
 def lock_held_elsewhere(path: str) -> bool:
     """Whether another process would find the exclusive lock on `path` taken (probed from
     a child process: this process's own flock never blocks it)."""

@@ -9,11 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
+
+import dlt
 
 from tests.helpers import query
 from zendesk import select_tables
-from zendesk.tables.registry import TABLES
+from zendesk.tables.registry import TABLES, TABLES_BY_NAME
 
 def plain(value: Any) -> Any:
     """A destination value as the API's JSON has it: ISO-8601 text for timestamps, floats
@@ -118,3 +120,33 @@ def assert_ticket_custom_fields(pipeline: Any, fake: Any) -> None:
             assert plain(stored) == expected, (ticket["id"], field_types[field_id], stored, expected)
             compared += expected is not None
     assert compared > 100
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def assert_row_exact(pipeline: dlt.Pipeline, truth: Dict[str, List[Dict[str, Any]]], tables: Sequence[str]) -> None:
+    """Each table holds exactly the fake's rows (by key), and every scalar field of every
+    row as the fake serves it."""
+    for table in tables:
+        key = TABLES_BY_NAME[table].primary_key
+        expected = {row[key]: row for row in truth[table]}
+        assert expected, f"the fake's {table} is empty; the test would prove nothing"
+        loaded = pipeline.default_schema.get_table_columns(table)
+        fields = sorted(
+            {f for row in expected.values() for f, v in row.items() if not isinstance(v, (dict, list))} & set(loaded)
+        )
+        assert key in fields and len(fields) > 3, (table, fields)
+        quoted = ", ".join(f'"{f}"' for f in fields)  # `primary` is a reserved word
+        rows = query(pipeline, f"select {quoted} from {{t:{table}}}")
+        got = {row[fields.index(key)]: dict(zip(fields, map(_plain, row))) for row in rows}
+        assert len(got) == len(rows), f"{table}: duplicate keys"
+        assert set(got) == set(expected), (table, sorted(set(expected) ^ set(got))[:5])
+        for row_key, row in got.items():
+            want = {f: expected[row_key].get(f) for f in fields}
+            assert row == want, (table, row_key)

@@ -220,3 +220,20 @@ def test_an_estimate_includes_the_export_limits_pace(clock: Clock, caplog: pytes
     progress.export_page("ticket_metric_events", "time", time_paginator(origin + 20 * DAY), rows)
     # 2 pages covered 20 of just over 100 days: 9 pages left, at 6 s each rather than 0.5 s.
     assert "about 9 pages left, 1 min at the current pace" in messages(caplog)[-1]
+
+
+def test_per_ticket_requests_are_counted_with_the_time_they_add(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    """A page of changed tickets announces its per-ticket requests and their time at the
+    budget's pace, or at the measured pace once that is slower."""
+    with caplog.at_level(logging.INFO, logger="zendesk.progress"):
+        progress.per_ticket_requests("side_conversations", 600, 0.2)  # 300 a minute: 2 min
+        progress.per_ticket_fetched("side_conversations", 600, 600 * 0.5)  # measured: 0.5 s each
+        progress.per_ticket_requests("side_conversations", 240, 0.2)  # 2 min at the measured pace
+        progress.per_ticket_requests("ticket_conversation_logs", 0, 0.2)  # none: no line
+    assert messages(caplog) == [
+        "side_conversations: 600 changed tickets on this page need a request each (600 this run so far),"
+        " about 2 min at the current pace of 300 requests a minute",
+        "side_conversations: 240 changed tickets on this page need a request each (840 this run so far),"
+        " about 2 min at the current pace of 120 requests a minute",
+    ]
+

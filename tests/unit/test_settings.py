@@ -18,6 +18,7 @@ from zendesk.tables.registry import (
     ChangeDetection,
     Pagination,
     dlt_write_disposition,
+    needs_conversation_log,
     reader_of,
     siblings,
     state_holder,
@@ -273,3 +274,29 @@ def test_select_tables_adds_siblings(requested: list, expected: list) -> None:
 )
 def test_marketplace_headers_only_set_ones(args: tuple, expected: dict) -> None:
     assert marketplace_headers(*args) == expected
+
+
+@pytest.mark.parametrize(
+    "ticket, needs",
+    [
+        pytest.param({"via": {"channel": "native_messaging"}}, True, id="messaging"),
+        pytest.param({"via": {"channel": "chat"}}, True, id="legacy-chat"),
+        pytest.param({"via": {"channel": "whatsapp"}}, True, id="whatsapp"),
+        pytest.param({"via": {"channel": "email"}, "from_messaging_channel": True}, True, id="flagged-by-zendesk"),
+        pytest.param({"via": {"channel": "email"}, "from_messaging_channel": False}, False, id="email"),
+        pytest.param({"via": {"channel": "web"}}, False, id="web"),
+        pytest.param({"via": None}, False, id="no-via"),
+        pytest.param({}, False, id="nothing"),
+    ],
+)
+def test_the_conversation_log_is_asked_for_chat_and_messaging_tickets_only(ticket: dict, needs: bool) -> None:
+    assert needs_conversation_log(ticket) is needs
+    per_ticket = TABLES_BY_NAME["ticket_conversation_logs"].per_ticket
+    assert per_ticket is not None and per_ticket.needs is needs_conversation_log
+
+
+def test_a_table_read_only_per_ticket_needs_the_tickets_but_they_never_need_it() -> None:
+    assert siblings("side_conversations") == ("tickets", "ticket_metrics", "side_conversations")
+    assert "side_conversations" not in siblings("tickets")
+    assert "side_conversations" not in select_tables(None) and "side_conversations" not in select_tables(["tickets"])
+    assert reader_of("ticket_conversation_logs") == "ticket_export"

@@ -21,7 +21,6 @@ import contextlib
 import email.utils
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -313,6 +312,11 @@ class RateBudget:
                 before_wait(wait)
             progress.rate_wait(wait, min(waits.values()), self.window)
             (sleep or self._sleep)(wait)
+
+    def seconds_per_request(self) -> float:
+        """The account bucket's pace: the fewest seconds a request takes on average when
+        requests queue on it (what estimates of many requests go by)."""
+        return self.window / self.account_limit
 
     def _releaser(self, buckets: List[str], slot_id: str) -> Callable[[], None]:
         def release() -> None:

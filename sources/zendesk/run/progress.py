@@ -171,7 +171,18 @@ class _ExportStats:
     first_page_at: float = 0.0  # monotonic time of the first page
 
 
+@dataclass
+class _PerTicketStats:
+    """A per-ticket table's requests in this sync: tickets announced, and those fetched
+    with the time they took (the measured pace)."""
+
+    announced: int = 0
+    fetched: int = 0
+    seconds: float = 0.0
+
+
 _exports: Dict[str, _ExportStats] = {}
+_per_ticket: Dict[str, _PerTicketStats] = {}
 _lock = threading.Lock()
 _last_wait_note_until = 0.0
 _export_pace_seconds = 0.0
@@ -184,6 +195,7 @@ def reset() -> None:
     _stop.clear()
     with _lock:
         _exports.clear()
+        _per_ticket.clear()
         _last_wait_note_until = 0.0
         _export_pace_seconds = 0.0
 
@@ -233,6 +245,39 @@ def _time_export_estimate(stats: _ExportStats, position: float) -> str:
         per_page = max(measured, floor)
         text += f", {_duration(pages_left * per_page)} at the current pace"
     return text
+
+
+def per_ticket_requests(table: str, tickets: int, seconds_each: float) -> None:
+    """Log what a page of changed tickets costs a table read per ticket: `tickets` requests
+    (the tickets that need one), and the time they add at the current pace: the slower of
+    the pace the rate budget allows (`seconds_each`) and the pace measured so far."""
+    with _lock:
+        stats = _per_ticket.setdefault(table, _PerTicketStats())
+        stats.announced += tickets
+        measured = stats.seconds / stats.fetched if stats.fetched else 0.0
+        total = stats.announced
+    if not tickets:
+        return
+    pace = max(seconds_each, measured)
+    logger.info(
+        "%s: %s changed ticket%s on this page need%s a request each (%s this run so far), about %s"
+        " at the current pace of %s",
+        table,
+        f"{tickets:,}",
+        "" if tickets == 1 else "s",
+        "s" if tickets == 1 else "",
+        f"{total:,}",
+        _duration(tickets * pace),
+        f"{60 / pace:,.0f} requests a minute" if pace > 0 else "no limit",
+    )
+
+
+def per_ticket_fetched(table: str, tickets: int, seconds: float) -> None:
+    """Record how long `tickets` per-ticket requests took: the pace the next estimate uses."""
+    with _lock:
+        stats = _per_ticket.setdefault(table, _PerTicketStats())
+        stats.fetched += tickets
+        stats.seconds += seconds
 
 
 def export_pace(seconds_per_request: float) -> None:

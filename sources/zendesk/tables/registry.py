@@ -89,11 +89,23 @@ CustomFieldKind = Literal["ticket", "user", "organization"]
 
 @dataclass(frozen=True)
 class PerTicket:
-    """An opt-in source for a table (`audits_mode="per_ticket"`): fetch `endpoint` for
-    each ticket that `reader`'s pages say changed, instead of the table's own endpoint."""
+    """Rows fetched per ticket: `endpoint` (its path holds the ticket's id as `{id}`) for
+    each ticket that `reader`'s pages say changed.
+
+    Either an opt-in source of a table that has an export of its own (`audits_mode=
+    "per_ticket"`), or, with `only_source`, the table's one source (side conversations,
+    conversation logs): a request per changed ticket that `needs` it."""
 
     reader: str
     endpoint: Endpoint
+    #: The table has no other source: it always follows `reader`.
+    only_source: bool = False
+    #: Which tickets of the reader's pages get a request (None: every live one).
+    needs: Optional[Callable[[Dict[str, Any]], bool]] = None
+    #: Each row gains its ticket's id under this key (Zendesk's rows may not name it).
+    key: Optional[str] = None
+    #: A deleted ticket's rows are deleted (a tombstone row; see `PER_TICKET_MERGE`).
+    tombstones: bool = False
 
 
 @dataclass(frozen=True)
@@ -272,6 +284,46 @@ CHANGE_COLUMNS = {
     "via": "text",
     "created_at": "timestamp",
 }
+
+
+#: A table read per ticket with `tombstones`: a ticket's fetched rows replace the rows it
+#: had (one that vanished from Zendesk goes), and a deleted ticket's tombstone, a row with
+#: an empty id (`rows.per_ticket_tombstone`), deletes them and is never stored.
+PER_TICKET_MERGE = {
+    "strategy": "delete-insert",
+    "destination_scope": "ticket_id IN (SELECT ticket_id FROM {staging_table})",
+    "source_filter": "id <> ''",
+}
+
+#: `via.channel` of tickets that come from a chat or a messaging conversation, whose
+#: messages the ticket events export does not carry: legacy Zendesk Chat (`chat`, and the
+#: transcript of a chat, `chat_transcript`), Zendesk messaging in the Web Widget and the
+#: mobile SDKs (`native_messaging`) and the social messaging channels (WhatsApp, Facebook
+#: Messenger, Instagram, LINE, WeChat, Telegram, Viber, KakaoTalk, Apple and Google
+#: business chat, SMS through MessageBird, and any channel built on Sunshine Conversations).
+#: Zendesk also flags a messaging ticket itself (`from_messaging_channel`); both count.
+MESSAGING_CHANNELS: FrozenSet[str] = frozenset({
+    "chat", "chat_transcript", "native_messaging", "whatsapp", "facebook_messenger", "instagram_dm",
+    "line", "wechat", "telegram", "viber", "kakaotalk", "apple_business_chat", "google_business_messages",
+    "google_rcs", "messagebird_sms", "sunshine_conversations_api", "sunshine_conversations_facebook_messenger",
+    "sunshine_conversations_twitter_dm",
+})
+
+
+#: Zendesk documents the side conversations list with `next_page` links; the conversation
+#: log with cursor pagination (`meta.has_more`), 100 events a page.
+SIDE_CONVERSATIONS = Endpoint(
+    "/tickets/{id}/side_conversations", "side_conversations", Pagination.OFFSET_LIST, LIST_PAGE_SIZE
+)
+CONVERSATION_LOG = _list("/tickets/{id}/conversation_log", "events")
+
+
+def needs_conversation_log(ticket: Mapping[str, Any]) -> bool:
+    """Whether a ticket's messages are only in its conversation log (a chat or messaging
+    ticket): its channel is one of `MESSAGING_CHANNELS`, or Zendesk flags it."""
+    via = ticket.get("via")
+    channel = via.get("channel") if isinstance(via, Mapping) else None
+    return bool(ticket.get("from_messaging_channel")) or channel in MESSAGING_CHANNELS
 
 
 TABLES: Tuple[TableSpec, ...] = (
@@ -668,6 +720,53 @@ TABLES: Tuple[TableSpec, ...] = (
         immutable_rows=True,
         columns={**CHANGE_COLUMNS, "tag": "text", "change": "text"},
     ),
+    # Per ticket, off by default: a request per changed ticket (issue 18)
+    TableSpec(
+        "side_conversations",
+        # Each side conversation's current state (state, subject, participants, preview,
+        # external ids), by ticket. Zendesk has no bulk list of them. The bulk events
+        # export (side_conversation_events) is no substitute: its events carry changes
+        # (a message, `updates` of the state or subject), not the conversation as it
+        # stands: the participants list and external ids are not in it, and folding the
+        # changes into rows would need every event since the conversation began, which a
+        # replica started at `start_date`, or one without that table, never saw.
+        SIDE_CONVERSATIONS,
+        "id",
+        "merge",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="updated_at",
+        plan_gated=True,  # the Collaboration add-on or Suite Professional
+        merge_hints=PER_TICKET_MERGE,
+        per_ticket=PerTicket(
+            "ticket_export",
+            SIDE_CONVERSATIONS,
+            only_source=True,
+            key="ticket_id",
+            tombstones=True,
+        ),
+        default=False,
+    ),
+    TableSpec(
+        "ticket_conversation_logs",
+        # The messages of chat and messaging tickets (agents, end users, bots), which the
+        # ticket events export does not carry; asked only for tickets from those channels.
+        CONVERSATION_LOG,
+        "id",
+        "merge",
+        ChangeDetection.EXPORT_CURSOR,
+        cursor="created_at",
+        plan_gated=True,  # an early-access API: an account without it answers 403 or 404
+        merge_hints=PER_TICKET_MERGE,
+        per_ticket=PerTicket(
+            "ticket_export",
+            CONVERSATION_LOG,
+            only_source=True,
+            needs=needs_conversation_log,
+            key="ticket_id",
+            tombstones=True,
+        ),
+        default=False,
+    ),
 )
 
 TABLES_BY_NAME: Dict[str, TableSpec] = {spec.name: spec for spec in TABLES}
@@ -692,12 +791,19 @@ FIELD_DEFINITIONS: Dict[str, Tuple[Endpoint, bool]] = {
 
 
 def reader_of(table: str, audits_mode: str = "events") -> Optional[str]:
-    """The shared reader `table` is fed by. With `audits_mode="per_ticket"`, a table with
-    a `per_ticket` source follows that reader (it fetches rows of the tickets that changed)."""
+    """The shared reader `table` is fed by. A table read per ticket follows that reader
+    (it fetches rows of the tickets that changed): always when that is its only source,
+    with `audits_mode="per_ticket"` when it is an opt-in one."""
     spec = TABLES_BY_NAME[table]
-    if audits_mode == "per_ticket" and spec.per_ticket is not None:
+    if spec.per_ticket is not None and (spec.per_ticket.only_source or audits_mode == "per_ticket"):
         return spec.per_ticket.reader
     return spec.reader
+
+
+def per_ticket_only(table: str) -> bool:
+    """Whether `table` is read only per ticket (a request per changed ticket)."""
+    spec = TABLES_BY_NAME[table]
+    return spec.per_ticket is not None and spec.per_ticket.only_source
 
 
 def state_holder(table: str, audits_mode: str = "events") -> Optional[str]:
@@ -714,7 +820,12 @@ def siblings(table: str, audits_mode: str = "events") -> Tuple[str, ...]:
     reader = reader_of(table, audits_mode)
     if reader is None:
         return (table,)
-    return tuple(spec.name for spec in TABLES if reader_of(spec.name, audits_mode) == reader)
+    # a table read only per ticket needs the tickets it follows; they never need it
+    return tuple(
+        spec.name
+        for spec in TABLES
+        if reader_of(spec.name, audits_mode) == reader and (spec.name == table or not per_ticket_only(spec.name))
+    )
 
 
 #: The top-level fields Zendesk documents or was recorded sending on tickets, users and
