@@ -166,6 +166,36 @@ def test_a_wait_ends_when_the_main_thread_unwinds_a_keyboard_interrupt() -> None
     assert len(errors) == 1 and isinstance(errors[0], progress.RunCancelled)
 
 
+@pytest.mark.parametrize("collecting", [True, False])
+def test_the_interrupt_probe_runs_with_the_collector_paused_and_restores_it(
+    monkeypatch: pytest.MonkeyPatch, collecting: bool
+) -> None:
+    """CPython 3.11 deadlocks when a collection starts inside sys._current_exceptions()
+    (gh-106883): the probe pauses the collector for the call and leaves it as it was."""
+    import gc
+    import sys
+
+    seen: List[bool] = []
+    real = sys._current_exceptions
+
+    def probe() -> Any:
+        seen.append(gc.isenabled())
+        return real()
+
+    monkeypatch.setattr(sys, "_current_exceptions", probe)
+    was = gc.isenabled()
+    (gc.enable if collecting else gc.disable)()
+    try:
+        results: List[bool] = []
+        worker = threading.Thread(target=lambda: results.append(progress.stop_requested()))
+        worker.start()
+        worker.join(10)
+        assert results == [False] and seen == [False]
+        assert gc.isenabled() is collecting
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
 def test_a_wait_ends_on_dlts_signal_flag() -> None:
     from dlt.common.runtime import signals
 

@@ -35,6 +35,7 @@ batches stay. Nothing here changes a run in which nobody asks it to stop.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import sys
@@ -70,15 +71,31 @@ def request_stop() -> None:
     signals.wake_all()
 
 
+#: One probe of the threads' exceptions at a time (see `_main_thread_interrupted`).
+_probe = threading.Lock()
+
+
 def _main_thread_interrupted() -> bool:
     """True in a worker thread while the main thread unwinds a KeyboardInterrupt.
 
     `sys._current_exceptions()` is CPython's documented view of each thread's exception
-    being handled (a tuple before 3.12, the exception after)."""
+    being handled (a tuple before 3.12, the exception after). Up to Python 3.11 a garbage
+    collection that starts inside it deadlocks the process (CPython gh-106883: it holds
+    the runtime's thread-list lock, which freeing an object takes again); seen here as a
+    run hanging for good with several request threads. So the collector is paused for
+    the call, as CPython 3.12 does inside it, and left off if it was off; the lock keeps
+    two probes from switching it back on under each other."""
     main = threading.main_thread()
     if threading.current_thread() is main:
         return False
-    current: Any = sys._current_exceptions().get(main.ident)  # type: ignore[arg-type]
+    with _probe:
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            current: Any = sys._current_exceptions().get(main.ident)  # type: ignore[arg-type]
+        finally:
+            if collecting:
+                gc.enable()
     if isinstance(current, tuple):
         current = current[1]
     return isinstance(current, KeyboardInterrupt)
