@@ -8,7 +8,6 @@ requirements-dagster.txt; `.ci/run` runs these in .venv-dagster."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import subprocess
@@ -20,6 +19,7 @@ from typing import Any, Dict, Optional
 import dlt
 import pytest
 
+from tests.helpers import lock_held_elsewhere
 from tests.helpers.truth import assert_matches_truth
 from zendesk import select_tables
 
@@ -124,18 +124,6 @@ def test_materialized_exact_after_a_run_a_selection_and_changes(fake: Any, tmp_p
     assert_matches_truth(account_pipeline(tmp_path), fake.ground_truth())
 
 
-def _lock_is_held(path: Path) -> bool:
-    if not path.exists():
-        return False
-    fd = os.open(str(path), os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
 
 def test_a_second_materialization_during_the_first_is_refused_and_the_first_ends_exact(
     fake: Any, tmp_path: Path
@@ -146,7 +134,7 @@ def test_a_second_materialization_during_the_first_is_refused_and_the_first_ends
     assert second.stdout is not None and second.stdout.readline().strip() == "ready", second.communicate()
     first = materialize(env, tmp_path)
     deadline = time.monotonic() + 90
-    while not _lock_is_held(lock):
+    while not lock_held_elsewhere(str(lock)):
         assert first.poll() is None, f"the first run ended before taking the lock: {first.communicate()}"
         assert time.monotonic() < deadline, "the first run never took the run lock"
         time.sleep(0.05)

@@ -3,7 +3,6 @@ the call `dlt init` users and orchestrators make, with no helper of ours around 
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import signal
@@ -17,7 +16,7 @@ from typing import Any, Iterator, Optional
 import dlt
 import pytest
 
-from tests.helpers import DESTINATIONS, POSTGRES_URL, destination_for, query, source_args
+from tests.helpers import DESTINATIONS, POSTGRES_URL, destination_for, lock_held_elsewhere, query, source_args
 from tests.helpers.truth import assert_matches_truth
 from zendesk import select_tables, zendesk_support
 from zendesk.run import run_until_drained
@@ -162,18 +161,6 @@ def test_an_audit_read_again_by_another_pipeline_is_never_appended_twice(fake: A
     assert_matches_truth(second, fake.ground_truth())
 
 
-def _lock_is_held(path: str) -> bool:
-    if not os.path.exists(path):
-        return False
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
 
 def _child(fake: Any, tmp_path: Any, destination: str, dataset: str, slow: bool) -> subprocess.Popen:
     command = [
@@ -194,7 +181,7 @@ def _child(fake: Any, tmp_path: Any, destination: str, dataset: str, slow: bool)
 
 def _wait_for_lock(path: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
-    while not _lock_is_held(path):
+    while not lock_held_elsewhere(path):
         assert process.poll() is None, f"the first run ended before taking the lock: {process.communicate()}"
         assert time.monotonic() < deadline, "the first run never took the pipeline lock"
         time.sleep(0.05)
@@ -239,7 +226,7 @@ def test_a_killed_run_leaves_no_stale_lock_and_the_next_run_is_exact(fake: Any, 
     _wait_for_lock(path, first)
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=60)
-    assert not _lock_is_held(path)
+    assert not lock_held_elsewhere(path)
 
     pipeline = dlt.pipeline(
         pipeline_name="zd_overlap",

@@ -80,15 +80,19 @@ def destination_for(kind: str, tmp_path: Any, name: str) -> Any:
     return dlt.destinations.duckdb(str(tmp_path / f"{name}.duckdb"))
 
 
+#: The exit code of `lock_held_elsewhere`'s probe when the lock is taken (a crash is not).
+HELD = 3
+
+
 def lock_held_elsewhere(path: str) -> bool:
     """Whether another process would find the exclusive lock on `path` taken (probed from
-    a child process: this process's own flock never blocks it)."""
+    a child process, as another run would try it)."""
     probe = (
         "import fcntl, os, sys\n"
-        f"fd = os.open({path!r}, os.O_RDWR | os.O_CREAT)\n"
-        "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(1)\n"
+        f"try:\n    fd = os.open({path!r}, os.O_RDWR)\nexcept FileNotFoundError:\n    sys.exit(0)\n"
+        f"try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit({HELD})\n"
     )
-    return subprocess.run([sys.executable, "-c", probe]).returncode == 1
+    return subprocess.run([sys.executable, "-c", probe]).returncode == HELD
 
 
 def postgres_available() -> bool:
