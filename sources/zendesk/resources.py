@@ -797,18 +797,15 @@ def per_ticket_table(ctx: SourceContext, spec: TableSpec, ticket_reader: DltReso
                 yield shape(gone)
         progress.per_ticket_requests(spec.name, len(live), ctx.client.budget.seconds_per_request())
         started = time.monotonic()
-        # Several tickets at once: the run's rate budget still paces every request.
-        with ThreadPoolExecutor(max_workers=PER_TICKET_WORKERS) as pool:
-            answers = pool.map(lambda ticket_id: _rows_of_ticket(ctx, spec, ticket_id, stop), live)
-            for ticket_id, rows in zip(live, answers):
-                if isinstance(rows, TableUnavailable):
-                    if rows.status_code not in warned:
-                        warned.add(rows.status_code)
-                        _warn_unavailable(spec, rows)
-                elif rows:
-                    yield shape(rows)
-                elif rows is not None and per_ticket.tombstones:  # none left: any it had go
-                    yield shape([per_ticket_tombstone(ticket_id, per_ticket.key)])
+        for ticket_id, rows in fetched_in_order(live, lambda ticket_id: _rows_of_ticket(ctx, spec, ticket_id, stop)):
+            if isinstance(rows, TableUnavailable):
+                if rows.status_code not in warned:
+                    warned.add(rows.status_code)
+                    _warn_unavailable(spec, rows)
+            elif rows:
+                yield shape(rows)
+            elif rows is not None and per_ticket.tombstones:  # none left: any it had go
+                yield shape([per_ticket_tombstone(ticket_id, per_ticket.key)])
         progress.per_ticket_fetched(spec.name, len(live), time.monotonic() - started)
 
     if per_ticket.only_source:
@@ -823,6 +820,18 @@ def per_ticket_table(ctx: SourceContext, spec: TableSpec, ticket_reader: DltReso
         yield from rows_of(page)
 
     return dlt.transformer(appended, data_from=ticket_reader, **table_hints(spec))
+
+
+def fetched_in_order(ids: List[int], fetch: Callable[[int], Any]) -> Iterator[Tuple[int, Any]]:
+    """(id, fetch(id)) for each id, in order, fetched `PER_TICKET_WORKERS` at a time (the
+    run's rate budget still paces every request). Closed early (an error further on, the
+    run stopping), the fetches not started yet are cancelled: a page of tickets is queued
+    at once, and their answers would be dropped anyway."""
+    pool = ThreadPoolExecutor(max_workers=PER_TICKET_WORKERS)
+    try:
+        yield from zip(ids, pool.map(fetch, ids))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _warn_unavailable(spec: TableSpec, error: TableUnavailable) -> None:

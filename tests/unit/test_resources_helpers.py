@@ -13,7 +13,15 @@ import pytest
 
 from zendesk import resources, zendesk_support
 from zendesk.tables.registry import TABLES, TABLES_BY_NAME
-from zendesk.resources import BoundaryDedup, PageBudget, epoch_to_iso, fingerprint, iso_to_epoch
+from zendesk.resources import (
+    PER_TICKET_WORKERS,
+    BoundaryDedup,
+    PageBudget,
+    epoch_to_iso,
+    fetched_in_order,
+    fingerprint,
+    iso_to_epoch,
+)
 
 
 def test_page_budget_grants_exactly_its_pages_across_threads() -> None:
@@ -202,3 +210,26 @@ def test_per_parent_table_forbidden_for_one_parent_is_unavailable() -> None:
     assert spec.per_parent is not None
     with pytest.raises(resources.TableUnavailable):
         resources._rows_per_parent(_PerParentContext(_PerParentClient(forbidden=2)), spec, spec.per_parent)  # type: ignore[arg-type]
+
+
+def test_per_ticket_fetches_come_in_order_and_stop_when_the_reader_closes() -> None:
+    """A page of tickets is queued at once; a reader that stops early (an error further
+    on) must not leave the rest of the page to be fetched for nothing."""
+    import threading
+    import time
+
+    fetched: list = []
+    lock = threading.Lock()
+
+    def fetch(ticket_id: int) -> int:
+        time.sleep(0.02)
+        with lock:
+            fetched.append(ticket_id)
+        return ticket_id * 10
+
+    assert list(fetched_in_order(list(range(12)), fetch)) == [(i, i * 10) for i in range(12)]
+    fetched.clear()
+    answers = fetched_in_order(list(range(200)), fetch)
+    assert next(answers) == (0, 0)
+    answers.close()
+    assert len(fetched) <= 3 * PER_TICKET_WORKERS, len(fetched)
